@@ -1,0 +1,94 @@
+"""Config validation: a JSON Schema pass, then the checks a schema cannot express, all before any job runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+import jsonschema
+import yaml
+
+from toymodels.grid import grid_cells
+
+RESERVED_GRID_NAMES = ("datasets", "figures")
+
+
+class ConfigError(ValueError):
+    """A bad config value; the message names the key path and what is allowed."""
+
+
+def _key_path(parts) -> str:
+    path = ""
+    for part in parts:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "<config root>"
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    where = _key_path(error.absolute_path)
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        unexpected = sorted(set(error.instance) - set(allowed))
+        return f"{where}: unknown key(s) {unexpected}; allowed keys: {allowed}"
+    if error.validator == "enum":
+        return f"{where}: {error.instance!r} is not allowed; allowed values: {error.validator_value}"
+    if error.validator == "propertyNames":
+        return f"{where}: key {error.instance!r} is not allowed; {error.message}"
+    if error.validator in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
+        return f"{where}: {error.message} (allowed: {error.validator} {error.validator_value})"
+    return f"{where}: {error.message}"
+
+
+def load_schema(path: str | Path) -> dict[str, Any]:
+    return yaml.safe_load(Path(path).read_text())
+
+
+def study_param_schema(schema: Mapping[str, Any], study: str) -> dict[str, Any]:
+    """The JSON Schema of one study's hyperparameters (used for defaults, ``set``, sweeps and cases)."""
+    return {**schema["$defs"][f"{study}_params"], "$defs": schema["$defs"]}
+
+
+def validate_config(config: Mapping[str, Any], schema: Mapping[str, Any], plots: Mapping[str, Mapping[str, tuple[str, ...]]]) -> None:
+    """Raise :class:`ConfigError` listing every problem; ``plots[study][plot]`` names the grid roles each plot needs."""
+    validator = jsonschema.Draft202012Validator(schema)
+    problems = [_describe(e) for e in sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))]
+    if problems:
+        raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
+    for study, study_cfg in config["studies"].items():
+        param_validator = jsonschema.Draft202012Validator(study_param_schema(schema, study))
+        for grid, spec in study_cfg["grids"].items():
+            where = f"studies.{study}.grids.{grid}"
+            if grid in RESERVED_GRID_NAMES:
+                problems.append(f"{where}: grid name {grid!r} is reserved ({list(RESERVED_GRID_NAMES)})")
+            for key, values in (spec.get("sweep") or {}).items():
+                if len(values) != len({repr(v) for v in values}):
+                    problems.append(f"{where}.sweep.{key}: values repeat ({values}); each swept value must be distinct")
+            try:
+                cells = grid_cells(study, grid, study_cfg["defaults"], spec)
+            except ValueError as error:
+                problems.append(str(error))
+                continue
+            if not cells:
+                problems.append(f"{where}: the grid has no cells (an empty sweep list?)")
+            for cell in cells:
+                for error in param_validator.iter_errors(cell.params):
+                    problems.append(f"{where} (cell {cell.path}): {_describe(error)}")
+                    break
+        for name, figure in (study_cfg.get("figures") or {}).items():
+            where = f"studies.{study}.figures.{name}"
+            if figure["plot"] not in plots[study]:
+                problems.append(f"{where}.plot: {figure['plot']!r} is not allowed; allowed values: {sorted(plots[study])}")
+                continue
+            roles = plots[study][figure["plot"]]
+            given = figure.get("grids") or {}
+            if sorted(given) != sorted(roles):
+                problems.append(f"{where}.grids: needs exactly the roles {list(roles)}, got {sorted(given)}")
+            for role, grid in given.items():
+                if grid not in study_cfg["grids"]:
+                    problems.append(f"{where}.grids.{role}: grid {grid!r} does not exist; grids of {study}: {sorted(study_cfg['grids'])}")
+    names = [name for study_cfg in config["studies"].values() for name in (study_cfg.get("figures") or {})]
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        problems.append(f"studies.*.figures: figure names {duplicated} are used by more than one study")
+    if problems:
+        raise ConfigError("invalid config:\n  " + "\n  ".join(dict.fromkeys(problems)))

@@ -1,0 +1,194 @@
+"""The seven double-descent figures, drawn from collected Parquet tables only."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from toymodels.plotting import (DATAPOINT_COLOR, FEATURE_COLOR, heatmap, new_figure, sweep_lines, value_colors,
+                                vector_fan)
+
+Tables = Mapping[str, Mapping[str, pd.DataFrame]]
+
+PLOTS: dict[str, tuple[str, ...]] = {
+    "vectors": ("sweep",),
+    "vectors_consistent": ("sweep",),
+    "dimensionality": ("sweep",),
+    "heatmap": ("sweep",),
+    "regularisation": ("weight_decay", "training_length"),
+    "generalising_scale": ("weight_decay", "sparsity"),
+    "repeated": ("repeated",),
+}
+
+
+def _where(table: pd.DataFrame, conditions: Mapping[str, Any]) -> pd.DataFrame:
+    for key, value in conditions.items():
+        table = table[table[key].isin(value if isinstance(value, list) else [value])]
+    return table
+
+
+def _vector_grid(tables: Tables, options: Mapping[str, Any], consistent: bool):
+    """Rows: feature vectors W_i (blue), training hidden vectors h_t (red); one column per chosen T."""
+    sweep = tables["sweep"]
+    where = {"m": options.get("m", 2), **({"data_seed": options["data_seed"]} if "data_seed" in options else {})}
+    instances = _where(sweep["instances"], where)
+    chosen = [t for t in options["T"] if t in set(instances["T"])]
+    best = instances[instances["selected"]]
+    features = _where(sweep["features"], where).merge(best[["T", "seed"] + (["data_seed"] if "data_seed" in sweep["features"] else [])].drop_duplicates(), how="inner")
+    points = _where(sweep["datapoints"], where).merge(best[["T", "seed"] + (["data_seed"] if "data_seed" in sweep["datapoints"] else [])].drop_duplicates(), how="inner")
+    if "data_seed" in features and "data_seed" not in options:
+        first = sorted(features["data_seed"].unique())[0]
+        features, points = features[features["data_seed"] == first], points[points["data_seed"] == first]
+    rows = 3 if consistent else 2
+    fig, axes = new_figure(rows, len(chosen), size=(2.3, 2.3))
+    limits = (None, None)
+    if consistent:
+        limits = (1.1 * float(np.hypot(features["x"], features["y"]).max()), 1.1 * float(np.hypot(points["x"], points["y"]).max()))
+    for column, t in enumerate(chosen):
+        f, p = features[features["T"] == t], points[points["T"] == t]
+        vector_fan(axes[0, column], f["x"], f["y"], FEATURE_COLOR, limits[0])
+        vector_fan(axes[1, column], p["x"], p["y"], DATAPOINT_COLOR, limits[1], alpha=0.8 if t <= 100 else 0.3)
+        axes[0, column].set_title(f"T = {t}")
+    axes[0, 0].set_ylabel("features $W_i$")
+    axes[1, 0].set_ylabel("training points $h_t$")
+    if consistent:
+        gs = axes[2, 0].get_gridspec()
+        for ax in axes[2]:
+            ax.remove()
+        norms = fig.add_subplot(gs[2, :])
+        sweep_lines(norms, instances, "T", "W_frobenius", label="$||W||_F$", color=FEATURE_COLOR, show_points=True)
+        sweep_lines(norms, instances, "T", "b_norm", label="$||b||_2$", color=DATAPOINT_COLOR, show_points=True)
+        norms.set_xscale("log")
+        norms.set_xlabel("dataset size T")
+        norms.set_ylabel("norm")
+        norms.legend()
+        for t in chosen:
+            norms.axvline(t, color="0.6", lw=0.6, ls=":")
+    scale = "one scale per row" if consistent else "each panel scaled to its own vectors"
+    fig.suptitle(f"ReLU-output model, m = {where['m']}: features vs data points as T grows ({scale})")
+    return fig
+
+
+def _dimensionality(tables: Tables, options: Mapping[str, Any]):
+    sweep = tables["sweep"]
+    where = {"m": options.get("m", 2)}
+    instances = _where(sweep["instances"], where)
+    best_only = bool(options.get("best_of_seeds", True))
+    fig, axes = new_figure(2, 1, size=(6.5, 2.6), sharex=True)
+    loss_ax, dim_ax = axes[0, 0], axes[1, 0]
+    chosen = instances[instances["selected"]] if best_only else instances
+    sweep_lines(loss_ax, chosen, "T", "test_loss", color="k", label="test loss")
+    sweep_lines(loss_ax, chosen, "T", "train_loss", color="0.55", label="train loss", linestyle="--")
+    loss_ax.axhline(1.0, color="tab:green", lw=0.8, ls=":", label="predict x' = 0")
+    loss_ax.set_yscale("log")
+    loss_ax.set_ylabel("loss")
+    loss_ax.legend(loc="best")
+    rng = np.random.default_rng(0)
+    for name, color, label in (("features", FEATURE_COLOR, "features $D_i$"), ("datapoints", DATAPOINT_COLOR, "training points $D_t$")):
+        table = _where(sweep[name], where)
+        if best_only:
+            table = table.merge(chosen[["T", "seed"]].drop_duplicates(), how="inner")
+        jitter = np.exp(rng.uniform(-0.12, 0.12, len(table)))
+        dim_ax.scatter(table["T"] * jitter, table["dimensionality"], s=3, color=color, alpha=0.25, linewidths=0, label=label)
+    t_values = np.array(sorted(instances["T"].unique()), float)
+    dim_ax.plot(t_values, where["m"] / t_values, color="k", lw=0.8, ls="--", label="m / T")
+    dim_ax.set_xscale("log")
+    dim_ax.set_yscale("symlog", linthresh=1e-2)
+    dim_ax.set_ylim(0, 1.05)
+    dim_ax.set_xlabel("dataset size T")
+    dim_ax.set_ylabel("dimensionality")
+    dim_ax.legend(loc="upper left", markerscale=3)
+    fig.suptitle(f"Memorising -> generalising, m = {where['m']}" + (" (best of seeds by train loss)" if best_only else ""))
+    return fig
+
+
+def _heatmap(tables: Tables, options: Mapping[str, Any]):
+    instances = tables["sweep"]["instances"]
+    if options.get("best_of_seeds", True):
+        instances = instances[instances["selected"]]
+    pivot = instances.pivot_table(index="m", columns="T", values="test_loss", aggfunc="mean")
+    fig, axes = new_figure(1, 1, size=(7.5, 3.2))
+    heatmap(axes[0, 0], pivot, "test loss (log colour)", log=True)
+    axes[0, 0].set_title("Test loss over dataset size T and hidden width m (double descent along both axes)")
+    return fig
+
+
+def _regularisation(tables: Tables, options: Mapping[str, Any]):
+    fig, axes = new_figure(1, 2, size=(4.2, 3.0), sharey=True)
+    for ax, role, hue in ((axes[0, 0], "weight_decay", "weight_decay"), (axes[0, 1], "training_length", "steps")):
+        instances = tables[role]["instances"]
+        if options.get("best_of_seeds", True):
+            instances = instances[instances["selected"]]
+        sweep_lines(ax, instances, "T", "test_loss", hue, log_hue=True, label_format="{:g}")
+        ax.axhline(1.0, color="tab:green", lw=0.8, ls=":")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("dataset size T")
+        ax.set_title(f"m = {instances['m'].iloc[0]}: test loss by {hue.replace('_', ' ')}")
+        ax.legend()
+    axes[0, 0].set_ylabel("test loss")
+    return fig
+
+
+def _generalising_scale(tables: Tables, options: Mapping[str, Any]):
+    fig, axes = new_figure(1, 2, size=(4.2, 3.0), sharey=True)
+    decay = tables["weight_decay"]["instances"]
+    sweep_lines(axes[0, 0], decay, "T", "max_feature_dimensionality", "weight_decay", log_hue=True, label_format="{:g}")
+    axes[0, 0].set_xlabel("dataset size T")
+    sparsity = tables["sparsity"]["instances"].assign(density=lambda d: (1 - d["sparsity"]).round(6))
+    sparsity["T_density"] = sparsity["T"] * sparsity["density"]
+    sweep_lines(axes[0, 1], sparsity, "T_density", "max_feature_dimensionality", "density", log_hue=True, label_format="{:g}")
+    axes[0, 1].set_xlabel("T (1 - S): expected non-zeros per feature")
+    for ax in axes[0]:
+        ax.set_xscale("log")
+        ax.legend()
+    axes[0, 0].set_ylabel("max feature dimensionality")
+    fig.suptitle("Where generalisation starts: max feature dimensionality against T and T(1-S)")
+    return fig
+
+
+def _repeated(tables: Tables, options: Mapping[str, Any]):
+    repeated = tables["repeated"]
+    trajectory, points, features = repeated["trajectory"], repeated["datapoints"], repeated["features"]
+    counts = sorted(trajectory["repeat_count"].unique())
+    fig, axes = new_figure(1, 1 + len(counts), size=(3.0, 3.0))
+    colors = value_colors(counts, log=True)
+    ax = axes[0, 0]
+    for r in counts:
+        part = trajectory[trajectory["repeat_count"] == r]
+        if r > 1:
+            sweep_lines(ax, part, "step", "repeated_dimensionality", color=colors[r], label=f"repeated sample, R = {r}", marker="")
+        sweep_lines(ax, part, "step", "mean_datapoint_dimensionality", color=colors[r], linestyle=":", marker="",
+                    label=f"mean over samples, R = {r}", show_points=False)
+    ax.set_xscale("symlog", linthresh=10)
+    ax.set_xlabel("training step")
+    ax.set_ylabel("data-point dimensionality")
+    ax.legend(fontsize=6)
+    ax.set_title("during training (seed 0 and others)")
+    for column, r in enumerate(counts, start=1):
+        p = points[(points["repeat_count"] == r) & (points["seed"] == 0)]
+        f = features[(features["repeat_count"] == r) & (features["seed"] == 0)]
+        limit = 1.1 * float(max(np.hypot(p["x"], p["y"]).max(), np.hypot(f["x"], f["y"]).max()))
+        vector_fan(axes[0, column], f["x"], f["y"], FEATURE_COLOR, limit, alpha=0.3)
+        vector_fan(axes[0, column], p["x"], p["y"], DATAPOINT_COLOR, limit, alpha=0.5, highlight=p["repeated"].to_numpy(bool))
+        axes[0, column].set_title(f"final, R = {r} (circled: repeated)")
+    fig.suptitle(f"One training sample repeated R times (T = {trajectory['T'].iloc[0]}, m = {trajectory['m'].iloc[0]})")
+    return fig
+
+
+_DRAW = {
+    "vectors": lambda t, o: _vector_grid(t, o, consistent=False),
+    "vectors_consistent": lambda t, o: _vector_grid(t, o, consistent=True),
+    "dimensionality": _dimensionality,
+    "heatmap": _heatmap,
+    "regularisation": _regularisation,
+    "generalising_scale": _generalising_scale,
+    "repeated": _repeated,
+}
+
+
+def draw(plot: str, tables: Tables, options: Mapping[str, Any]):
+    """Draw one of :data:`PLOTS` from ``tables[role][table]``."""
+    return _DRAW[plot](tables, options)

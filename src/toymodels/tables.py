@@ -1,0 +1,20 @@
+"""Long-format tables: cell columns first, then the measured ones."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import pandas as pd
+
+
+def with_cell_columns(table: pd.DataFrame, cell_values: Mapping[str, Any]) -> pd.DataFrame:
+    """Prepend one constant column per swept (or identifying) value of the cell."""
+    front = pd.DataFrame({key: [value] * len(table) for key, value in cell_values.items()}, index=table.index)
+    rest = table.drop(columns=[c for c in cell_values if c in table.columns])
+    return pd.concat([front, rest], axis=1)
+
+
+def concat_tables(tables: list[pd.DataFrame]) -> pd.DataFrame:
+    """Concatenate per-cell tables of one grid in cell order."""
+    non_empty = [t for t in tables if len(t.columns)]
+    return pd.concat(non_empty, ignore_index=True) if non_empty else pd.DataFrame()

@@ -1,0 +1,226 @@
+"""The one batched-instance training loop shared by every study.
+
+Parameters carry a leading instance axis (one independent model per seed). The study supplies a closure
+``loss_fn(step) -> per-instance losses`` (shape ``[n_instances]``); the loop sums them (so instances get
+independent gradients), applies the optimiser and schedule, logs history at log-spaced steps, keeps
+log-spaced checkpoints, guards against NaN/inf, and can resume from a periodically written state file.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from toymodels.artifacts import ArtifactError, load_tensors, save_tensors
+from toymodels.grid import canonical_json, derive_seed
+from toymodels.optimizers import make_optimizer
+from toymodels.schedules import learning_rate, log_spaced_steps
+
+LossFn = Callable[[int], "torch.Tensor | tuple[torch.Tensor, dict[str, torch.Tensor]]"]
+StepHook = Callable[[int], None]
+RecordFn = Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]]
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Raised when an instance's loss becomes NaN or inf; names the step and the seeds."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int
+    lr: float
+    weight_decay: float = 0.0
+    optimizer: str = "adamw"
+    schedule: str = "warmup_cosine"
+    warmup_steps: int = 0
+    restart_period: int = 1024
+    betas: tuple[float, float] = (0.9, 0.999)
+    no_decay: tuple[str, ...] = ()
+    history_points: int = 60
+    checkpoint_points: int = 20
+    progress: bool = True
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any], **overrides: Any) -> "TrainConfig":
+        """Build from a cell's hyperparameters (keys: steps, lr, weight_decay, optimizer, schedule, warmup_fraction...)."""
+        steps = int(params["steps"])
+        fields = dict(
+            steps=steps,
+            lr=float(params["lr"]),
+            weight_decay=float(params.get("weight_decay", 0.0)),
+            optimizer=params.get("optimizer", "adamw"),
+            schedule=params.get("schedule", "warmup_cosine"),
+            warmup_steps=int(round(float(params.get("warmup_fraction", 0.0)) * steps)),
+            restart_period=int(params.get("restart_period", 1024)),
+            history_points=int(params.get("history_points", 60)),
+            checkpoint_points=int(params.get("checkpoint_points", 20)),
+        )
+        fields.update(overrides)
+        return cls(**fields)
+
+
+@dataclass
+class TrainResult:
+    params: dict[str, torch.Tensor]
+    history: pd.DataFrame
+    checkpoints: dict[int, dict[str, torch.Tensor]] = field(default_factory=dict)
+
+    def checkpoint_tensors(self) -> dict[str, torch.Tensor]:
+        """Checkpoints flattened for safetensors: ``step=<s>/<name>``."""
+        return {f"step={step}/{name}": t for step, tensors in self.checkpoints.items() for name, t in tensors.items()}
+
+
+def unflatten_checkpoints(tensors: Mapping[str, torch.Tensor]) -> dict[int, dict[str, torch.Tensor]]:
+    """Inverse of :meth:`TrainResult.checkpoint_tensors`, sorted by step."""
+    out: dict[int, dict[str, torch.Tensor]] = {}
+    for key, tensor in tensors.items():
+        step, name = key.split("/", 1)
+        out.setdefault(int(step.removeprefix("step=")), {})[name] = tensor
+    return dict(sorted(out.items()))
+
+
+def step_generator(seed: int, step: int, device: torch.device | str = "cpu") -> torch.Generator:
+    """A generator for the batch of one step: batches depend only on (seed, step), so resumed runs match."""
+    generator = torch.Generator(device=device)
+    generator.manual_seed(derive_seed(seed, step))
+    return generator
+
+
+def instance_norms(params: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """L2 norm of every parameter, per instance."""
+    return {f"{name}_norm": p.detach().flatten(1).norm(dim=1) for name, p in params.items()}
+
+
+def _check_finite(losses: torch.Tensor, step: int, seeds: list[int]) -> None:
+    bad = ~torch.isfinite(losses)
+    if bool(bad.any()):
+        which = [(i, seeds[i]) for i in torch.nonzero(bad).flatten().tolist()]
+        raise NonFiniteLossError(
+            f"non-finite loss at step {step} for instance(s) {[i for i, _ in which]} "
+            f"(seed {[s for _, s in which]}); lower the learning rate or check the data"
+        )
+
+
+class _ResumeState:
+    """Periodic snapshots of a run (parameters, optimiser moments, history, checkpoints) in safetensors."""
+
+    def __init__(self, path: Path | None, fingerprint: str, every_s: float) -> None:
+        self.path, self.fingerprint, self.every_s = path, fingerprint, every_s
+        self.last = time.monotonic()
+
+    def due(self) -> bool:
+        return self.path is not None and time.monotonic() - self.last >= self.every_s
+
+    def save(self, step: int, params, optimizer, rows: list[dict], checkpoints) -> None:
+        tensors = {f"param/{n}": p for n, p in params.items()}
+        names = {id(p): n for n, p in params.items()}
+        for p, state in optimizer.state.items():
+            for key, value in state.items():
+                tensors[f"optim/{names[id(p)]}/{key}"] = torch.as_tensor(value)
+        tensors.update({f"ckpt/step={s}/{n}": t for s, ts in checkpoints.items() for n, t in ts.items()})
+        if rows:
+            frame = pd.DataFrame(rows)
+            tensors.update({f"history/{c}": torch.as_tensor(frame[c].to_numpy()) for c in frame.columns})
+        save_tensors(self.path, tensors, {"fingerprint": self.fingerprint, "step": step})
+        self.last = time.monotonic()
+
+    def load(self, params, optimizer) -> tuple[int, list[dict], dict]:
+        if self.path is None or not self.path.exists():
+            return 0, [], {}
+        try:
+            tensors, meta = load_tensors(self.path)
+        except ArtifactError as error:
+            print(f"toymodels: ignoring unreadable resume state: {error}", file=sys.stderr)
+            return 0, [], {}
+        if meta.get("fingerprint") != self.fingerprint:
+            print(f"toymodels: {self.path} belongs to other settings; starting afresh", file=sys.stderr)
+            return 0, [], {}
+        with torch.no_grad():
+            for name, p in params.items():
+                p.copy_(tensors[f"param/{name}"])
+        by_name = {n: p for n, p in params.items()}
+        for key, value in tensors.items():
+            if key.startswith("optim/"):
+                _, name, slot = key.split("/", 2)
+                p = by_name[name]
+                optimizer.state[p][slot] = value.to(p.device) if value.ndim else value
+        history = {k.removeprefix("history/"): v.numpy() for k, v in tensors.items() if k.startswith("history/")}
+        rows = pd.DataFrame(history).to_dict("records") if history else []
+        ckpts = unflatten_checkpoints({k.removeprefix("ckpt/"): v.to(next(iter(params.values())).device)
+                                       for k, v in tensors.items() if k.startswith("ckpt/")})
+        step = int(meta["step"])
+        print(f"toymodels: resumed from {self.path} at step {step}", file=sys.stderr)
+        return step, rows, ckpts
+
+    def clear(self) -> None:
+        if self.path is not None and self.path.exists():
+            self.path.unlink()
+
+
+def train(params: dict[str, torch.Tensor], loss_fn: LossFn, config: TrainConfig, seeds: list[int], *,
+          after_step: StepHook | None = None, record: RecordFn | None = None,
+          resume_path: str | Path | None = None, resume_every_s: float = 60.0,
+          fingerprint: Mapping[str, Any] | None = None, description: str = "train") -> TrainResult:
+    """Train every instance of ``params`` (leaf tensors with a leading instance axis) in place.
+
+    ``loss_fn(step)`` returns per-instance losses for the parameters after ``step`` updates, or
+    ``(losses, grads)`` when the study derives its gradients by hand (then no autograd graph is built).
+    ``after_step(step)`` runs after each update (bias decay, unit-norm projection, pruning masks...).
+    ``record(params)`` adds per-instance quantities to the history at log-spaced steps.
+    History columns: ``step``, ``seed`` (instance index), ``loss``, ``lr``, ``<param>_norm`` and recorded values.
+    """
+    for tensor in params.values():
+        tensor.requires_grad_(True)
+    optimizer = make_optimizer(config.optimizer, params, config.lr, config.weight_decay, config.no_decay, config.betas)
+    history_steps = set(log_spaced_steps(config.steps, config.history_points))
+    checkpoint_steps = set(log_spaced_steps(config.steps, config.checkpoint_points))
+    resume = _ResumeState(Path(resume_path) if resume_path else None,
+                          canonical_json({"fingerprint": fingerprint, "seeds": seeds, "config": config.__dict__}),
+                          resume_every_s)
+    start, rows, checkpoints = resume.load(params, optimizer)
+    bar = tqdm(total=config.steps, initial=start, desc=description, file=sys.stderr, mininterval=10.0,
+               disable=not config.progress)
+    for step in range(start, config.steps + 1):
+        final = step == config.steps
+        lr = learning_rate(min(step, config.steps - 1), config.steps, config.lr, config.schedule,
+                           config.warmup_steps, config.restart_period)
+        with torch.set_grad_enabled(not final):
+            output = loss_fn(step)
+        losses, grads = output if isinstance(output, tuple) else (output, None)
+        _check_finite(losses.detach(), step, seeds)
+        if step in history_steps:
+            extra = {**instance_norms(params), **(record(params) if record else {})}
+            for index in range(len(seeds)):
+                row = {"step": step, "seed": index, "loss": float(losses[index]), "lr": lr}
+                row.update({key: float(value[index]) for key, value in extra.items()})
+                rows.append(row)
+        if step in checkpoint_steps:
+            checkpoints[step] = {n: p.detach().clone() for n, p in params.items()}
+        if final:
+            break
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        if grads is None:
+            optimizer.zero_grad(set_to_none=True)
+            losses.sum().backward()
+        else:
+            for name, p in params.items():
+                p.grad = grads[name]
+        optimizer.step()
+        if after_step is not None:
+            with torch.no_grad():
+                after_step(step)
+        bar.update(1)
+        if resume.due():
+            resume.save(step + 1, params, optimizer, rows, checkpoints)
+    bar.close()
+    resume.clear()
+    final_params = {n: p.detach() for n, p in params.items()}
+    return TrainResult(final_params, pd.DataFrame(rows), checkpoints)

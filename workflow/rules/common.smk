@@ -1,0 +1,64 @@
+# Config validation and the lookups every stage shares: studies, cells, datasets, figures.
+import os
+import inspect
+
+from toymodels.config import ConfigError, load_schema, validate_config
+from toymodels.grid import data_path, grid_cells
+from toymodels.studies import load_study
+
+_SCHEMA = load_schema(os.path.join(workflow.current_basedir, "..", "schemas", "config.schema.yaml"))
+config.setdefault("device", "auto")
+config.setdefault("threads", 1)
+STUDIES = {name: load_study(name) for name in (config.get("studies") or {}) if isinstance(name, str)}
+try:
+    validate_config(config, _SCHEMA, {name: module.PLOTS for name, module in STUDIES.items()})
+except ConfigError as error:
+    raise WorkflowError(str(error)) from None
+
+# (study, grid, cell path) -> Cell;  (study, dataset path) -> the data-defining values
+CELLS = {}
+DATASETS = {}
+for _study, _study_cfg in config["studies"].items():
+    for _grid, _spec in _study_cfg["grids"].items():
+        for _cell in grid_cells(_study, _grid, _study_cfg["defaults"], _spec):
+            CELLS[(_study, _grid, _cell.path)] = _cell
+            _keys = STUDIES[_study].DATA_KEYS
+            DATASETS[(_study, data_path(_cell.params, _keys))] = {k: _cell.params[k] for k in _keys}
+
+FIGURES = {
+    name: {"study": study, **figure}
+    for study, study_cfg in config["studies"].items()
+    for name, figure in (study_cfg.get("figures") or {}).items()
+}
+
+
+def cells_of(study, grid):
+    return [cell for (s, g, _), cell in CELLS.items() if s == study and g == grid]
+
+
+def cell_of(study, wildcards):
+    return CELLS[(study, wildcards.grid, wildcards.cell)]
+
+
+def dataset_file(study, cell):
+    return f"results/{study}/datasets/{data_path(cell.params, STUDIES[study].DATA_KEYS)}/data.safetensors"
+
+
+def collected_tables(study, grid):
+    return [f"results/{study}/{grid}/{table}.parquet" for table in (*STUDIES[study].TABLES, "history")]
+
+
+def training_gpus(wildcards=None):
+    return 1 if config["device"] == "cuda" else 0
+
+
+COLLECTED_TABLES = sorted(
+    {path for study, study_cfg in config["studies"].items() for grid in study_cfg["grids"] for path in collected_tables(study, grid)}
+)
+FIGURE_FILES = [f"results/figures/{name}.{ext}" for name in FIGURES for ext in ("png", "pdf", "json")]
+
+
+wildcard_constraints:
+    grid="[A-Za-z0-9_]+",
+    cell=".+",
+    data=".+",

@@ -1,0 +1,18 @@
+# Stage 1: datasets, shared by every cell that agrees on the study's DATA_KEYS.
+for _study in STUDIES:
+
+    rule:
+        name:
+            f"dataset_{_study}"
+        output:
+            f"results/{_study}/datasets/{{data}}/data.safetensors",
+        params:
+            study=_study,
+            values=lambda wc, study=_study: DATASETS[(study, wc.data)],
+        log:
+            f"results/{_study}/datasets/{{data}}/dataset.log",
+        resources:
+            mem_mb=2000,
+            runtime=10,
+        script:
+            "../scripts/dataset.py"

@@ -1,0 +1,31 @@
+# Stage 5: one rule per figure, named after it (`snakemake --cores 1 <figure name>` rebuilds just that figure).
+FIGURE_RULES = []
+for _name, _figure in FIGURES.items():
+    _study = _figure["study"]
+
+    rule:
+        name:
+            _name
+        input:
+            tables=[path for grid in _figure["grids"].values() for path in collected_tables(_study, grid)],
+            plotting_code=inspect.getfile(STUDIES[_study].figures),
+        output:
+            png=report(
+                f"results/figures/{_name}.png",
+                caption=f"../report/{_study}/{_figure['plot']}.rst",
+                category=_study,
+                labels={"figure": _name},
+            ),
+            pdf=f"results/figures/{_name}.pdf",
+            provenance=f"results/figures/{_name}.json",
+        params:
+            study=_study,
+            figure=_figure,
+            grids={role: config["studies"][_study]["grids"][grid] for role, grid in _figure["grids"].items()},
+            caption=os.path.join(workflow.current_basedir, "..", "report", _study, f"{_figure['plot']}.rst"),
+        log:
+            f"results/figures/{_name}.log",
+        script:
+            "../scripts/figure.py"
+
+    FIGURE_RULES.append(_name)

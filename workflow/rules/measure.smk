@@ -1,0 +1,42 @@
+# Stage 3: per-cell metrics into Parquet; stage 4: one Parquet per grid and table.
+COLLECT_RULES = []
+for _study, _module in STUDIES.items():
+
+    rule:
+        name:
+            f"measure_{_study}"
+        input:
+            data=lambda wc, study=_study: dataset_file(study, cell_of(study, wc)),
+            model=f"results/{_study}/{{grid}}/{{cell}}/model.safetensors",
+            checkpoints=f"results/{_study}/{{grid}}/{{cell}}/checkpoints.safetensors",
+        output:
+            **{table: f"results/{_study}/{{grid}}/{{cell}}/{table}.parquet" for table in _module.TABLES},
+        params:
+            study=_study,
+            values=lambda wc, study=_study: cell_of(study, wc).params,
+            swept=lambda wc, study=_study: cell_of(study, wc).swept,
+            seeds=lambda wc, study=_study: cell_of(study, wc).instance_seeds(),
+        log:
+            f"results/{_study}/{{grid}}/{{cell}}/measure.log",
+        resources:
+            mem_mb=lambda wc, study=_study, module=_module: module.resources(cell_of(study, wc).params)["mem_mb"],
+            runtime=30,
+        script:
+            "../scripts/measure.py"
+
+    rule:
+        name:
+            f"collect_{_study}"
+        input:
+            **{
+                table: (lambda wc, study=_study, table=table: [f"results/{study}/{wc.grid}/{c.path}/{table}.parquet" for c in cells_of(study, wc.grid)])
+                for table in (*_module.TABLES, "history")
+            },
+        output:
+            **{table: f"results/{_study}/{{grid}}/{table}.parquet" for table in (*_module.TABLES, "history")},
+        log:
+            f"results/{_study}/{{grid}}/collect.log",
+        script:
+            "../scripts/collect.py"
+
+    COLLECT_RULES.append(f"collect_{_study}")

@@ -1,0 +1,26 @@
+"""Adapter: draw one figure from collected tables; write PNG, PDF and the provenance JSON."""
+from pathlib import Path
+
+from toymodels.artifacts import read_table, write_json
+from toymodels.logs import log_to
+from toymodels.plotting import save_figure
+from toymodels.provenance import figure_provenance
+from toymodels.studies import load_study
+
+with log_to(snakemake.log[0]):
+    study = load_study(snakemake.params.study)
+    figure = dict(snakemake.params.figure)
+    tables = {
+        role: {Path(path).stem: read_table(path) for path in snakemake.input.tables if Path(path).parent.name == grid}
+        for role, grid in figure["grids"].items()
+    }
+    drawn = study.draw(figure["plot"], tables, figure.get("options") or {})
+    save_figure(drawn, snakemake.output.png, snakemake.output.pdf)
+    record = figure_provenance(
+        snakemake.rule,
+        {"figure": figure, "grids": dict(snakemake.params.grids)},
+        [*snakemake.input.tables, snakemake.input.plotting_code],
+        [snakemake.output.png, snakemake.output.pdf],
+    )
+    record["caption"] = Path(snakemake.params.caption).read_text()
+    write_json(snakemake.output.provenance, record)

@@ -1,0 +1,21 @@
+"""Adapter: train every seed of one cell; write final weights, log-spaced checkpoints and the history table."""
+from pathlib import Path
+
+from toymodels.artifacts import load_tensors, save_tensors, write_table
+from toymodels.devices import pick_device, set_threads
+from toymodels.logs import log_to
+from toymodels.studies import load_study
+from toymodels.tables import with_cell_columns
+
+with log_to(snakemake.log[0]):
+    set_threads(snakemake.threads)
+    study = load_study(snakemake.params.study)
+    values, swept, seeds = dict(snakemake.params["values"]), dict(snakemake.params.swept), list(snakemake.params.seeds)
+    device = pick_device(snakemake.params.device)
+    print(f"training {snakemake.params.study} {swept} seeds={seeds} on {device}")
+    data, _ = load_tensors(snakemake.input.data, device)
+    result = study.train(values, data, seeds, device, resume_path=Path(snakemake.output.model).with_name("resume.safetensors"))
+    metadata = {"study": snakemake.params.study, "values": values, "swept": swept, "seeds": seeds}
+    write_table(snakemake.output.history, with_cell_columns(result.history, study.cell_columns(values, swept)))
+    save_tensors(snakemake.output.checkpoints, result.checkpoint_tensors(), metadata)
+    save_tensors(snakemake.output.model, result.params, metadata)
