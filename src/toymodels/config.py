@@ -39,8 +39,49 @@ def _describe(error: jsonschema.ValidationError) -> str:
     return f"{where}: {error.message}"
 
 
+def _study_block(study: str) -> dict[str, Any]:
+    """Schema of one study's config block, generated from its parameter schema."""
+    keys = {"$ref": f"#/$defs/{study}_keys"}
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["defaults", "grids"],
+        "properties": {
+            "defaults": {"$ref": f"#/$defs/{study}_params"},
+            "grids": {
+                "type": "object",
+                "minProperties": 1,
+                "propertyNames": {"$ref": "#/$defs/grid_name"},
+                "additionalProperties": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "sweep": {"type": "object", "propertyNames": keys,
+                                  "additionalProperties": {"$ref": "#/$defs/sweep_values"}},
+                        "set": {"type": "object", "propertyNames": keys},
+                        "cases": {"type": "array", "minItems": 1,
+                                  "items": {"type": "object", "minProperties": 1, "propertyNames": keys}},
+                    },
+                },
+            },
+            "figures": {"type": "object", "propertyNames": {"$ref": "#/$defs/grid_name"},
+                        "additionalProperties": {"$ref": "#/$defs/figure"}},
+        },
+    }
+
+
 def load_schema(path: str | Path) -> dict[str, Any]:
-    return yaml.safe_load(Path(path).read_text())
+    """The config schema plus, for each ``studies/<study>.schema.yaml`` beside it, that study's block."""
+    path = Path(path)
+    schema = yaml.safe_load(path.read_text())
+    for study_file in sorted((path.parent / "studies").glob("*.schema.yaml")):
+        study = study_file.name.removesuffix(".schema.yaml")
+        params = yaml.safe_load(study_file.read_text())
+        schema["$defs"][f"{study}_params"] = params
+        schema["$defs"][f"{study}_keys"] = {"enum": list(params["properties"])}
+        schema["$defs"][f"{study}_study"] = _study_block(study)
+        schema["properties"]["studies"]["properties"][study] = {"$ref": f"#/$defs/{study}_study"}
+    return schema
 
 
 def study_param_schema(schema: Mapping[str, Any], study: str) -> dict[str, Any]:

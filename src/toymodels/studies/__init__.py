@@ -13,9 +13,10 @@
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from types import ModuleType
 
-STUDY_NAMES = ("double_descent",)
+STUDY_NAMES = tuple(sorted(info.name for info in pkgutil.iter_modules(__path__) if not info.name.startswith("_")))
 
 
 def load_study(name: str) -> ModuleType:
