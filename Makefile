@@ -1,0 +1,27 @@
+# Two entry points; each creates .venv with pip and installs what it needs.
+#   make figures   every figure of config/config.yaml (CPU-sized) into results/figures/
+#   make test      the test suite (unit tests, dry runs of every config, a tiny end-to-end run)
+VENV ?= .venv
+PYTHON ?= python3
+CORES ?= 2
+CONFIG ?= config/config.yaml
+BIN = $(VENV)/bin
+
+.PHONY: figures test report clean-results
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $@
+
+figures: $(BIN)/.installed
+	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG) figures
+
+test: $(BIN)/.installed
+	$(BIN)/python -m pytest
+
+report: $(BIN)/.installed
+	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG) --report report.html
+
+clean-results:
+	rm -rf results/*/ .snakemake/
