@@ -39,6 +39,35 @@ def _describe(error: jsonschema.ValidationError) -> str:
     return f"{where}: {error.message}"
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """A YAML loader that refuses duplicate keys (plain YAML keeps the last one silently)."""
+
+
+def _mapping_without_duplicates(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise ConfigError(f"{loader.name}: line {key_node.start_mark.line + 1}: key {key!r} appears twice "
+                              f"in the same block (first on line {seen[key] + 1}); names must be unique")
+        seen[key] = key_node.start_mark.line
+    return loader.construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a config file, rejecting duplicate keys (e.g. two grids with the same name)."""
+    with open(path) as handle:
+        loader = _StrictLoader(handle)
+        loader.name = str(path)
+        try:
+            return loader.get_single_data() or {}
+        finally:
+            loader.dispose()
+
+
 def _study_block(study: str) -> dict[str, Any]:
     """Schema of one study's config block, generated from its parameter schema."""
     keys = {"$ref": f"#/$defs/{study}_keys"}

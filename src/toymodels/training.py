@@ -125,10 +125,9 @@ class _ResumeState:
             for key, value in state.items():
                 tensors[f"optim/{names[id(p)]}/{key}"] = torch.as_tensor(value)
         tensors.update({f"ckpt/step={s}/{n}": t for s, ts in checkpoints.items() for n, t in ts.items()})
-        if rows:
-            frame = pd.DataFrame(rows)
-            tensors.update({f"history/{c}": torch.as_tensor(frame[c].to_numpy()) for c in frame.columns})
-        save_tensors(self.path, tensors, {"fingerprint": self.fingerprint, "step": step})
+        frame = pd.DataFrame(rows)
+        tensors.update({f"history/{c}": torch.as_tensor(frame[c].to_numpy(copy=True)) for c in frame.columns})
+        save_tensors(self.path, tensors, {"fingerprint": self.fingerprint, "step": step, "history_columns": list(frame.columns)})
         self.last = time.monotonic()
 
     def load(self, params, optimizer) -> tuple[int, list[dict], dict]:
@@ -151,8 +150,8 @@ class _ResumeState:
                 _, name, slot = key.split("/", 2)
                 p = by_name[name]
                 optimizer.state[p][slot] = value.to(p.device) if value.ndim else value
-        history = {k.removeprefix("history/"): v.numpy() for k, v in tensors.items() if k.startswith("history/")}
-        rows = pd.DataFrame(history).to_dict("records") if history else []
+        history = {c: tensors[f"history/{c}"].numpy() for c in meta["history_columns"]}
+        rows = pd.DataFrame(history, columns=meta["history_columns"]).to_dict("records")
         ckpts = unflatten_checkpoints({k.removeprefix("ckpt/"): v.to(next(iter(params.values())).device)
                                        for k, v in tensors.items() if k.startswith("ckpt/")})
         step = int(meta["step"])
@@ -166,6 +165,7 @@ class _ResumeState:
 
 def train(params: dict[str, torch.Tensor], loss_fn: LossFn, config: TrainConfig, seeds: list[int], *,
           after_step: StepHook | None = None, record: RecordFn | None = None,
+          optimizer_ready: Callable[[torch.optim.Optimizer], None] | None = None,
           resume_path: str | Path | None = None, resume_every_s: float = 60.0,
           fingerprint: Mapping[str, Any] | None = None, description: str = "train") -> TrainResult:
     """Train every instance of ``params`` (leaf tensors with a leading instance axis) in place.
@@ -174,6 +174,8 @@ def train(params: dict[str, torch.Tensor], loss_fn: LossFn, config: TrainConfig,
     ``(losses, grads)`` when the study derives its gradients by hand (then no autograd graph is built).
     ``after_step(step)`` runs after each update (bias decay, unit-norm projection, pruning masks...).
     ``record(params)`` adds per-instance quantities to the history at log-spaced steps.
+    ``optimizer_ready(optimizer)`` is called once, after the optimiser is built (and resumed), so hooks can
+    reach its state (e.g. to reset the moments of re-initialised rows).
     History columns: ``step``, ``seed`` (instance index), ``loss``, ``lr``, ``<param>_norm`` and recorded values.
     """
     for tensor in params.values():
@@ -185,6 +187,8 @@ def train(params: dict[str, torch.Tensor], loss_fn: LossFn, config: TrainConfig,
                           canonical_json({"fingerprint": fingerprint, "seeds": seeds, "config": config.__dict__}),
                           resume_every_s)
     start, rows, checkpoints = resume.load(params, optimizer)
+    if optimizer_ready is not None:
+        optimizer_ready(optimizer)
     bar = tqdm(total=config.steps, initial=start, desc=description, file=sys.stderr, mininterval=10.0,
                disable=not config.progress)
     for step in range(start, config.steps + 1):
@@ -194,11 +198,12 @@ def train(params: dict[str, torch.Tensor], loss_fn: LossFn, config: TrainConfig,
         with torch.set_grad_enabled(not final):
             output = loss_fn(step)
         losses, grads = output if isinstance(output, tuple) else (output, None)
+        losses = losses.detach() if grads is not None else losses
         _check_finite(losses.detach(), step, seeds)
         if step in history_steps:
             extra = {**instance_norms(params), **(record(params) if record else {})}
             for index in range(len(seeds)):
-                row = {"step": step, "seed": index, "loss": float(losses[index]), "lr": lr}
+                row = {"step": step, "seed": index, "loss": float(losses[index].detach()), "lr": lr}
                 row.update({key: float(value[index]) for key, value in extra.items()})
                 rows.append(row)
         if step in checkpoint_steps:

@@ -2,7 +2,7 @@
 import os
 import inspect
 
-from toymodels.config import ConfigError, load_schema, validate_config
+from toymodels.config import ConfigError, load_config_file, load_schema, validate_config
 from toymodels.grid import data_path, grid_cells
 from toymodels.studies import load_study
 
@@ -11,6 +11,8 @@ config.setdefault("device", "auto")
 config.setdefault("threads", 1)
 STUDIES = {name: load_study(name) for name in (config.get("studies") or {}) if isinstance(name, str)}
 try:
+    for _path in workflow.configfiles:
+        load_config_file(_path)
     validate_config(config, _SCHEMA, {name: module.PLOTS for name, module in STUDIES.items()})
 except ConfigError as error:
     raise WorkflowError(str(error)) from None

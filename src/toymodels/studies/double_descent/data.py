@@ -37,7 +37,7 @@ def to_sparse_tensors(prefix: str, x: torch.Tensor) -> dict[str, torch.Tensor]:
 
 def from_sparse_tensors(prefix: str, tensors: Mapping[str, torch.Tensor]) -> torch.Tensor:
     shape = tuple(int(v) for v in tensors[f"{prefix}_shape"])
-    return torch.sparse_coo_tensor(tensors[f"{prefix}_indices"], tensors[f"{prefix}_values"], shape).to_dense()
+    return torch.sparse_coo_tensor(tensors[f"{prefix}_indices"], tensors[f"{prefix}_values"], shape, check_invariants=True).to_dense()
 
 
 def make_dataset(params: Mapping[str, Any]) -> dict[str, torch.Tensor]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -28,8 +29,12 @@ def reconstruct(W: torch.Tensor, b: torch.Tensor, x: torch.Tensor) -> torch.Tens
     return torch.relu(torch.baddbmm(b[:, None, :], hidden(W, x), W))
 
 
-def reconstruction_loss(W: torch.Tensor, b: torch.Tensor, x: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
+CHUNK_ELEMENTS = 2**24  # bound on the [I, chunk, N] intermediates of evaluation (64 MiB in float32)
+
+
+def reconstruction_loss(W: torch.Tensor, b: torch.Tensor, x: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
     """Per-instance loss (1/T) sum_t sum_i (x_i - x'_i)^2, computed in chunks of samples: [I]."""
+    chunk = chunk or max(1, CHUNK_ELEMENTS // (W.shape[0] * W.shape[2]))
     total = torch.zeros(W.shape[0], device=W.device, dtype=W.dtype)
     for start in range(0, x.shape[0], chunk):
         part = x[start:start + chunk]
@@ -75,8 +80,10 @@ def train_model(params: Mapping[str, Any], x_train: torch.Tensor, seeds: list[in
     model = init_params(int(params["m"]), int(params["n_features"]), seeds, x_train.device)
     config = TrainConfig.from_params(params, progress=progress)
 
-    x_sparse = x_train.to_sparse_csr()
-    x_sparse_t = x_train.t().contiguous().to_sparse_csr()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
+        x_sparse = x_train.to_sparse_csr()
+        x_sparse_t = x_train.t().contiguous().to_sparse_csr()
 
     def loss_fn(step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         with torch.no_grad():

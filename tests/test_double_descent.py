@@ -1,0 +1,82 @@
+import math
+
+import pytest
+import torch
+
+from toymodels.studies.double_descent.data import from_sparse_tensors, make_dataset, sample_features, to_sparse_tensors
+from toymodels.studies.double_descent.metrics import dimensionality, leverage
+from toymodels.studies.double_descent.model import init_params, loss_and_grads, reconstruction_loss
+
+PARAMS = dict(n_features=30, sparsity=0.8, T=12, data_seed=0, repeat_count=1, test_size=50)
+
+
+def polygon(n: int, radius: float = 1.0) -> torch.Tensor:
+    angles = torch.arange(n) * 2 * math.pi / n
+    return radius * torch.stack([angles.cos(), angles.sin()], dim=1)
+
+
+@pytest.mark.parametrize("T", [3, 5, 8])
+def test_regular_polygon_datapoints_have_dimensionality_m_over_T(T):
+    assert dimensionality(polygon(T, 0.7)) == pytest.approx(torch.full((T,), 2 / T), abs=1e-6)
+
+
+def test_orthogonal_features_have_dimensionality_one_and_antipodal_pairs_half():
+    assert dimensionality(torch.eye(3) * torch.tensor([2.0, 0.5, 1.0])[:, None]) == pytest.approx(torch.ones(3))
+    antipodal = torch.tensor([[1.0, 0.0], [-1.0, 0.0], [0.0, 3.0], [0.0, -3.0]])
+    assert dimensionality(antipodal) == pytest.approx(torch.full((4,), 0.5))
+
+
+def test_zero_vector_has_dimensionality_zero_and_batch_axes_work():
+    vectors = torch.stack([torch.tensor([[1.0, 0.0], [0.0, 0.0]]), torch.tensor([[1.0, 1.0], [1.0, 1.0]])])
+    assert dimensionality(vectors).tolist() == [[1.0, 0.0], [0.5, 0.5]]
+
+
+def test_leverage_of_a_basis_is_one_and_sums_to_rank():
+    h = torch.randn(20, 3, generator=torch.Generator().manual_seed(0))
+    assert leverage(torch.eye(2)) == pytest.approx(torch.ones(2))
+    assert float(leverage(h).sum()) == pytest.approx(3.0, abs=1e-4)
+
+
+def test_samples_have_unit_norm_or_are_zero_and_the_expected_sparsity():
+    x = sample_features(4000, 50, 0.9, torch.Generator().manual_seed(1))
+    norms = x.norm(dim=1)
+    assert torch.all(((norms - 1).abs() < 1e-5) | (norms == 0))
+    assert float((x > 0).float().mean()) == pytest.approx(0.1, abs=0.01)
+
+
+def test_dataset_is_deterministic_sparse_roundtrip_and_repeats_sample_zero():
+    a, b = make_dataset(PARAMS), make_dataset(PARAMS)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    x = from_sparse_tensors("train", a)
+    assert x.shape == (12, 30)
+    assert torch.equal(from_sparse_tensors("t", to_sparse_tensors("t", x)), x)
+    repeated = from_sparse_tensors("train", make_dataset({**PARAMS, "repeat_count": 4}))
+    assert all(torch.equal(repeated[i], repeated[0]) for i in range(4))
+    assert not torch.equal(make_dataset({**PARAMS, "data_seed": 1})["train_values"], a["train_values"])
+
+
+def test_predicting_zero_gives_loss_one_on_unit_norm_data():
+    x = sample_features(64, 30, 0.5, torch.Generator().manual_seed(2))
+    x = x[x.norm(dim=1) > 0]
+    W = torch.zeros(2, 3, 30)
+    assert reconstruction_loss(W, torch.zeros(2, 30), x) == pytest.approx(torch.ones(2))
+
+
+def test_hand_derived_gradients_match_autograd():
+    x = sample_features(37, 30, 0.8, torch.Generator().manual_seed(3))
+    params = init_params(3, 30, [1, 2])
+    params["b"] = torch.randn(2, 30, generator=torch.Generator().manual_seed(4)) * 0.1
+    W = params["W"].clone().requires_grad_()
+    b = params["b"].clone().requires_grad_()
+    reconstruction_loss(W, b, x).sum().backward()
+    loss, grads = loss_and_grads(params["W"], params["b"], x, x.to_sparse_csr(), x.t().contiguous().to_sparse_csr(), chunk=8)
+    assert loss == pytest.approx(reconstruction_loss(params["W"], params["b"], x), rel=1e-5)
+    assert torch.allclose(grads["W"], W.grad, atol=1e-6)
+    assert torch.allclose(grads["b"], b.grad, atol=1e-6)
+
+
+def test_init_is_xavier_normal_per_seed():
+    params = init_params(2, 2000, [5, 6, 5])
+    assert torch.equal(params["W"][0], params["W"][2]) and not torch.equal(params["W"][0], params["W"][1])
+    assert float(params["W"].std()) == pytest.approx(math.sqrt(2 / 2002), rel=0.05)
+    assert torch.count_nonzero(params["b"]) == 0

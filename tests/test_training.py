@@ -1,0 +1,84 @@
+import pytest
+import torch
+
+from toymodels.optimizers import InstanceLamb, make_optimizer
+from toymodels.training import NonFiniteLossError, TrainConfig, step_generator, train, unflatten_checkpoints
+
+
+def quadratic_problem(n_instances: int = 3):
+    """Instance i minimises ||w - target_i||^2 from a seeded random start."""
+    targets = torch.arange(n_instances, dtype=torch.float32)[:, None].repeat(1, 4)
+    params = {"w": torch.randn(n_instances, 4, generator=torch.Generator().manual_seed(0))}
+    return params, lambda step: (params["w"] - targets).pow(2).sum(dim=1), targets
+
+
+def test_instances_train_independently_to_their_own_optimum():
+    params, loss_fn, targets = quadratic_problem()
+    result = train(params, loss_fn, TrainConfig(steps=400, lr=0.05, schedule="constant", progress=False), [1, 2, 3])
+    assert torch.allclose(result.params["w"], targets, atol=1e-2)
+    final = result.history[result.history.step == 400]
+    assert list(final.seed) == [0, 1, 2] and (final.loss < 1e-3).all()
+    assert {"step", "seed", "loss", "lr", "w_norm"} <= set(result.history.columns)
+
+
+def test_checkpoints_are_log_spaced_and_include_init_and_end():
+    params, loss_fn, _ = quadratic_problem()
+    start = params["w"].clone()
+    result = train(params, loss_fn, TrainConfig(steps=100, lr=0.1, checkpoint_points=6, progress=False), [1, 2, 3])
+    assert min(result.checkpoints) == 0 and max(result.checkpoints) == 100
+    assert torch.equal(result.checkpoints[0]["w"], start)
+    assert unflatten_checkpoints(result.checkpoint_tensors()).keys() == result.checkpoints.keys()
+
+
+def test_nan_guard_names_step_and_seed():
+    params = {"w": torch.ones(2, 3)}
+
+    def loss_fn(step):
+        loss = params["w"].pow(2).sum(dim=1)
+        return loss * torch.tensor([1.0, float("nan") if step >= 7 else 1.0])
+
+    with pytest.raises(NonFiniteLossError, match=r"step 7 for instance\(s\) \[1\] \(seed \[22\]\)"):
+        train(params, loss_fn, TrainConfig(steps=20, lr=0.01, progress=False), [11, 22])
+
+
+def test_resume_from_a_snapshot_gives_the_same_result(tmp_path):
+    def run(resume_path=None, stop_at=None):
+        params = {"w": torch.randn(2, 5, generator=torch.Generator().manual_seed(0))}
+
+        def loss_fn(step):
+            if stop_at is not None and step == stop_at:
+                raise KeyboardInterrupt
+            noise = torch.randn(2, 5, generator=step_generator(7, step))
+            return (params["w"] - noise).pow(2).sum(dim=1)
+
+        config = TrainConfig(steps=50, lr=0.05, warmup_steps=5, progress=False)
+        return train(params, loss_fn, config, [1, 2], resume_path=resume_path, resume_every_s=0.0)
+
+    reference = run()
+    state = tmp_path / "resume.safetensors"
+    with pytest.raises(KeyboardInterrupt):
+        run(state, stop_at=31)
+    assert state.exists()
+    resumed = run(state)
+    assert not state.exists()
+    assert torch.equal(resumed.params["w"], reference.params["w"])
+    assert resumed.history.equals(reference.history)
+
+
+def test_lamb_trust_ratio_is_per_instance():
+    p = torch.tensor([[3.0, 4.0], [0.3, 0.4]], requires_grad=True)
+    optimizer = InstanceLamb([p], lr=0.1)
+    p.grad = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
+    before = p.detach().clone()
+    optimizer.step()
+    step_norms = (before - p.detach()).norm(dim=1)
+    # first Adam step: update = sign(g) -> |update| = 1; trust = ||p|| so the step is lr * ||p|| per instance
+    assert step_norms == pytest.approx(torch.tensor([0.5, 0.05]), rel=1e-4)
+
+
+def test_make_optimizer_rejects_unknown_names_and_skips_decay():
+    params = {"w": torch.ones(1, 2, requires_grad=True), "b": torch.ones(1, 2, requires_grad=True)}
+    optimizer = make_optimizer("adamw", params, 0.1, 0.5, no_decay=("b",))
+    assert [g["weight_decay"] for g in optimizer.param_groups] == [0.5, 0.0]
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        make_optimizer("sgd", params, 0.1, 0.0)
