@@ -49,8 +49,8 @@ def bounded(command: list[str], seconds: int, **kwargs) -> subprocess.CompletedP
 
 
 def snakemake_command(python: str, workdir: Path, *args: str) -> list[str]:
-    return [python, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
-            f"--configfile={TINY}", "--config", "device=cuda", *args, FIGURE]
+    return [python, "-m", "snakemake", FIGURE, "-s", str(ROOT / "Snakefile"), "--directory", str(workdir), *args,
+            "--config", "device=cuda", "--configfile", str(TINY)]  # target first: these two take several values
 
 
 def pids() -> dict[str, int]:
