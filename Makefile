@@ -15,13 +15,13 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 figures: $(BIN)/.installed
-	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG) figures
+	$(BIN)/snakemake --cores $(CORES) figures --configfile $(CONFIG)
 
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest
 
 report: $(BIN)/.installed
-	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG) --report report.html
+	$(BIN)/snakemake --cores $(CORES) --report report.html --configfile $(CONFIG)
 
 clean-results:
 	rm -rf results/*/ .snakemake/

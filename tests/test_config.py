@@ -97,7 +97,7 @@ def test_duplicate_grid_names_are_rejected(tmp_path):
 def test_workflow_rejects_bad_config_before_any_job(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(mutate((*DD, "defaults", "sparsity"), 1.5)))
-    result = run_snakemake(tmp_path, "--cores", "1", "--configfile", str(path), check=False)
+    result = run_snakemake(tmp_path, "--cores", "1", f"--configfile={path}", check=False)
     assert result.returncode != 0
     assert "studies.double_descent.defaults.sparsity: 1.5 is greater than or equal to the maximum of 1" in result.stdout + result.stderr
     assert not (tmp_path / "results").exists()
