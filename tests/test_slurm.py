@@ -75,6 +75,8 @@ def slurm():
     started = time.monotonic()
     try:
         result = bounded(["bash", str(START)], 420, env=env)
+        if result.returncode == 3:
+            pytest.skip(f"this machine has a SLURM of its own: {result.stderr.strip()}")
         assert result.returncode == 0, f"start.sh failed:\n{result.stdout}\n{result.stderr}"
         print(f"\nSLURM started in {time.monotonic() - started:.1f} s")
         daemons = pids()

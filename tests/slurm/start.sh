@@ -9,6 +9,7 @@
 #
 # Needs root, apt-get and Debian's packages; no systemd (the daemons fork and write PID files).
 # Idempotent: daemons already running from an earlier start are left as they are. Every wait is bounded.
+# Exit status: 0 up, 1 failed (daemon logs printed), 2 not root / no apt-get, 3 a foreign /etc/slurm config.
 # Config, state, logs and PID files live in $TOYMODELS_SLURM_DIR (default /tmp/toymodels-slurm);
 # /etc/slurm/{slurm,gres}.conf are symlinks to it while SLURM runs (stop.sh removes them).
 set -euo pipefail
@@ -101,7 +102,8 @@ for f in slurm.conf gres.conf; do
   if [ -L "/etc/slurm/$f" ] || [ ! -e "/etc/slurm/$f" ]; then
     ln -sfn "$DIR/$f" "/etc/slurm/$f"
   elif [ "$(readlink -f "/etc/slurm/$f")" != "$DIR/$f" ]; then
-    die "/etc/slurm/$f exists and is not ours: this machine has a SLURM of its own; leaving it alone"
+    say "/etc/slurm/$f exists and is not ours: this machine has a SLURM of its own; leaving it alone"
+    exit 3
   fi
 done
 
