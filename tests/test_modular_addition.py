@@ -149,6 +149,8 @@ def test_model_shapes_and_shared_embedding():
     assert torch.equal(shared["embedding"][0], shared["embedding"][2])
     assert not torch.equal(own["embedding"][0], own["embedding"][1])
     assert torch.equal(own["W2"], shared["W2"]) and not torch.equal(own["W2"][0], own["W2"][1])
+    double = init_params(7, 5, 8, seeds=[1, 2, 3], embedding_seed=None, dtype=torch.float64)
+    assert all(double[n].dtype == torch.float64 and torch.equal(double[n].float(), own[n]) for n in own)
     data = ma_data.make_dataset({"p": 7})
     out = logits(own, data["a"], data["b"])
     assert out.shape == (3, 49, 7)
@@ -192,7 +194,8 @@ def test_training_logs_signals_every_early_step_and_measure_tables():
     assert {"seed", "k", "initial_signal", "early_gradient", "final_signal", "survived"} <= set(frequencies.columns)
     instances = tables["instances"].set_index("seed")
     assert (instances["n_survivors"] == frequencies.groupby("seed")["survived"].sum()).all()
-    assert len(tables["signals"]) == len(logged) * 2 * 3
+    kept_steps = sorted(set(range(11)) | set(log_spaced_steps(30, 6)))
+    assert sorted(tables["signals"]["step"].unique()) == kept_steps and len(tables["signals"]) == len(kept_steps) * 2 * 3
     ode = tables["ode"]
     assert sorted(ode["method"].unique()) == ["lasso", "least_squares"]
     # least squares is the best one-step linear fit, so never below the Lasso's R^2

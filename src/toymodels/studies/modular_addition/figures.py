@@ -193,11 +193,15 @@ def _ode(tables: Tables, options: Mapping[str, Any]):
     pivot = matrix[matrix["j"] > 0].pivot(index="k", columns="j", values="A")
     limit = float(np.abs(pivot.to_numpy()).max()) or 1.0
     image = axes[0, 1].imshow(pivot.to_numpy(), cmap="RdBu_r", vmin=-limit, vmax=limit, origin="upper")
-    ticks = [i for i, k in enumerate(pivot.index) if k in alive]
-    for setter in (axes[0, 1].set_xticks, axes[0, 1].set_yticks):
-        setter(ticks, [str(pivot.index[i]) for i in ticks])
+    ticks = [i for i, k in enumerate(pivot.index) if k in alive or k == 1 or k % 5 == 0]
+    for setter, labels in ((axes[0, 1].set_xticks, axes[0, 1].get_xticklabels), (axes[0, 1].set_yticks, axes[0, 1].get_yticklabels)):
+        setter(ticks, [str(pivot.index[i]) for i in ticks], fontsize=6)
+        for label in labels():
+            if int(label.get_text()) in alive:
+                label.set_color("tab:red")
+                label.set_fontweight("bold")
     axes[0, 1].grid(False)
-    axes[0, 1].set_xlabel("source frequency j (ticks: survivors)")
+    axes[0, 1].set_xlabel("source frequency j (red: survivors)")
     axes[0, 1].set_ylabel("frequency k")
     axes[0, 1].set_title(f"A ({method.replace('_', ' ')}): dS_k/dt per unit S_j")
     fig.colorbar(image, ax=axes[0, 1], shrink=0.8)

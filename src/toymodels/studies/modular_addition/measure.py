@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from toymodels.schedules import log_spaced_steps
 from toymodels.studies.modular_addition.data import split_masks
 from toymodels.studies.modular_addition.fourier import (band_limited, early_gradient, fourier_plane, n_frequencies,
                                                           signal, survivors)
@@ -106,11 +107,14 @@ def measure(params: Mapping[str, Any], seeds: list[int], data: Mapping[str, torc
                                           "j": np.tile(ks, n_k), "A": ode.A.reshape(-1)}))
             matrices.append(pd.DataFrame({"seed": i, "method": name.removeprefix("ode_"), "k": ks, "j": 0, "A": ode.b}))
 
-    n_steps = len(steps)
+    # every step of the early window, then the loop's usual log-spaced history steps (not the denser grid it logged)
+    late = set(log_spaced_steps(int(params["steps"]), int(params.get("history_points", 60))))
+    rows = np.array([step <= early or step in late for step in steps])
+    n_steps = int(rows.sum())
     signals = pd.DataFrame({
-        "seed": np.tile(np.repeat(np.arange(n_inst), n_k), n_steps), "step": np.repeat(steps, n_inst * n_k),
-        "k": np.tile(ks, n_steps * n_inst), "signal": trace.reshape(-1),
-        **{name: values.reshape(-1) for name, values in predicted.items()},
+        "seed": np.tile(np.repeat(np.arange(n_inst), n_k), n_steps), "step": np.repeat(steps[rows], n_inst * n_k),
+        "k": np.tile(ks, n_steps * n_inst), "signal": trace[rows].reshape(-1),
+        **{name: values[rows].reshape(-1) for name, values in predicted.items()},
     })
     return {"instances": instances, "frequencies": frequencies, "signals": signals,
             "planes": pd.concat(planes, ignore_index=True) if planes else pd.DataFrame(columns=["seed", "k", "token", "x", "y"]),

@@ -18,31 +18,32 @@ from toymodels.training import TrainConfig, TrainResult, train
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
-def _uniform(shape: tuple[int, ...], fan_in: int, generator: torch.Generator, dtype: torch.dtype) -> torch.Tensor:
-    """U(-1/sqrt(fan_in), 1/sqrt(fan_in)): torch.nn.Linear's default for weights and biases."""
+def _uniform(shape: tuple[int, ...], fan_in: int, generator: torch.Generator) -> torch.Tensor:
+    """U(-1/sqrt(fan_in), 1/sqrt(fan_in)): torch.nn.Linear's default for weights and biases (float64)."""
     bound = 1.0 / math.sqrt(fan_in)
-    return (torch.rand(shape, generator=generator, dtype=dtype) * 2 - 1) * bound
+    return (torch.rand(shape, generator=generator, dtype=torch.float64) * 2 - 1) * bound
 
 
 def init_params(p: int, d: int, hidden: int, seeds: list[int], embedding_seed: int | None,
                 dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
     """embedding [I, p, d] ~ N(0, 1); W1 [I, 2d, H], W2 [I, H, H], W3 [I, H, p] and biases, nn.Linear-style.
 
+    Drawn in float64 and then cast, so float32 and float64 runs of one seed start from the same point.
     The MLP of instance i comes from its seed. The embedding comes from the seed too, unless ``embedding_seed``
     is given: then every instance starts from the one embedding drawn from it.
     """
     layers = []
     for seed in seeds:
         g = torch.Generator().manual_seed(derive_seed("modular_addition", "mlp", seed))
-        layers.append({"W1": _uniform((2 * d, hidden), 2 * d, g, dtype), "b1": _uniform((hidden,), 2 * d, g, dtype),
-                       "W2": _uniform((hidden, hidden), hidden, g, dtype), "b2": _uniform((hidden,), hidden, g, dtype),
-                       "W3": _uniform((hidden, p), hidden, g, dtype), "b3": _uniform((p,), hidden, g, dtype)})
+        layers.append({"W1": _uniform((2 * d, hidden), 2 * d, g), "b1": _uniform((hidden,), 2 * d, g),
+                       "W2": _uniform((hidden, hidden), hidden, g), "b2": _uniform((hidden,), hidden, g),
+                       "W3": _uniform((hidden, p), hidden, g), "b3": _uniform((p,), hidden, g)})
     sources = seeds if embedding_seed is None else [("shared", embedding_seed)] * len(seeds)
-    embeddings = [torch.randn(p, d, dtype=dtype, generator=torch.Generator().manual_seed(
+    embeddings = [torch.randn(p, d, dtype=torch.float64, generator=torch.Generator().manual_seed(
         derive_seed("modular_addition", "embedding", source))) for source in sources]
     params = {"embedding": torch.stack(embeddings)}
     params.update({name: torch.stack([layer[name] for layer in layers]) for name in layers[0]})
-    return {name: tensor.to(device) for name, tensor in params.items()}
+    return {name: tensor.to(device=device, dtype=dtype) for name, tensor in params.items()}
 
 
 def logits(params: Mapping[str, torch.Tensor], a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
