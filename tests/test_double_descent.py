@@ -5,7 +5,7 @@ import torch
 
 from toymodels.studies.double_descent.data import from_sparse_tensors, make_dataset, sample_features, to_sparse_tensors
 from toymodels.studies.double_descent.metrics import dimensionality, leverage
-from toymodels.studies.double_descent.model import init_params, loss_and_grads, reconstruction_loss
+from toymodels.studies.double_descent.model import init_params, loss_and_grads, prepare_samples, reconstruction_loss
 
 PARAMS = dict(n_features=30, sparsity=0.8, T=12, data_seed=0, repeat_count=1, test_size=50)
 
@@ -69,7 +69,7 @@ def test_hand_derived_gradients_match_autograd():
     W = params["W"].clone().requires_grad_()
     b = params["b"].clone().requires_grad_()
     reconstruction_loss(W, b, x).sum().backward()
-    loss, grads = loss_and_grads(params["W"], params["b"], x, x.to_sparse_csr(), x.t().contiguous().to_sparse_csr(), chunk=8)
+    loss, grads = loss_and_grads(params["W"], params["b"], prepare_samples(x, chunk=8))
     assert loss == pytest.approx(reconstruction_loss(params["W"], params["b"], x), rel=1e-5)
     assert torch.allclose(grads["W"], W.grad, atol=1e-6)
     assert torch.allclose(grads["b"], b.grad, atol=1e-6)

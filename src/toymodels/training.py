@@ -8,6 +8,7 @@ log-spaced checkpoints, guards against NaN/inf, and can resume from a periodical
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -166,7 +167,7 @@ class _ResumeState:
 def train(params: dict[str, torch.Tensor], loss_fn: LossFn, config: TrainConfig, seeds: list[int], *,
           after_step: StepHook | None = None, record: RecordFn | None = None,
           optimizer_ready: Callable[[torch.optim.Optimizer], None] | None = None,
-          resume_path: str | Path | None = None, resume_every_s: float = 60.0,
+          resume_path: str | Path | None = None, resume_every_s: float | None = None,
           fingerprint: Mapping[str, Any] | None = None, description: str = "train") -> TrainResult:
     """Train every instance of ``params`` (leaf tensors with a leading instance axis) in place.
 
@@ -174,6 +175,8 @@ def train(params: dict[str, torch.Tensor], loss_fn: LossFn, config: TrainConfig,
     ``(losses, grads)`` when the study derives its gradients by hand (then no autograd graph is built).
     ``after_step(step)`` runs after each update (bias decay, unit-norm projection, pruning masks...).
     ``record(params)`` adds per-instance quantities to the history at log-spaced steps.
+    With ``resume_path``, a snapshot is written every ``resume_every_s`` seconds (default: the environment
+    variable ``TOYMODELS_RESUME_EVERY_S``, else 60) and a rerun continues from it with identical results.
     ``optimizer_ready(optimizer)`` is called once, after the optimiser is built (and resumed), so hooks can
     reach its state (e.g. to reset the moments of re-initialised rows).
     History columns: ``step``, ``seed`` (instance index), ``loss``, ``lr``, ``<param>_norm`` and recorded values.
@@ -185,7 +188,7 @@ def train(params: dict[str, torch.Tensor], loss_fn: LossFn, config: TrainConfig,
     checkpoint_steps = set(log_spaced_steps(config.steps, config.checkpoint_points))
     resume = _ResumeState(Path(resume_path) if resume_path else None,
                           canonical_json({"fingerprint": fingerprint, "seeds": seeds, "config": config.__dict__}),
-                          resume_every_s)
+                          resume_every_s if resume_every_s is not None else float(os.environ.get("TOYMODELS_RESUME_EVERY_S", 60)))
     start, rows, checkpoints = resume.load(params, optimizer)
     if optimizer_ready is not None:
         optimizer_ready(optimizer)

@@ -18,6 +18,8 @@ for _study, _module in STUDIES.items():
             seeds=lambda wc, study=_study: cell_of(study, wc).instance_seeds(),
         log:
             f"results/{_study}/{{grid}}/{{cell}}/measure.log",
+        benchmark:
+            f"results/{_study}/{{grid}}/{{cell}}/measure.benchmark.tsv"
         resources:
             mem_mb=lambda wc, study=_study, module=_module: module.resources(cell_of(study, wc).params)["mem_mb"],
             runtime=30,
