@@ -1,0 +1,48 @@
+"""Engineering monosemanticity in toy models (Jermyn, Schiefer, Hubinger 2022) and its readers' follow-ups."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+
+from toymodels.studies.monosemanticity import figures
+from toymodels.studies.monosemanticity.data import DATA_KEYS, make_dataset
+from toymodels.studies.monosemanticity.figures import PLOTS, draw
+from toymodels.studies.monosemanticity.fit import train_model
+from toymodels.studies.monosemanticity.measure import TABLES, measure
+from toymodels.training import TrainResult
+
+KEY_COLUMNS = ("n_features", "d", "k", "frequencies", "eps", "task", "nonlinearity", "lr", "bias_offset", "bias_decay")
+
+__all__ = ["DATA_KEYS", "TABLES", "PLOTS", "KEY_COLUMNS", "make_dataset", "train", "measure", "draw",
+           "resources", "cell_columns", "figures"]
+
+
+def cell_columns(params: Mapping[str, Any], swept: Mapping[str, Any]) -> dict[str, Any]:
+    """Columns every table of a cell carries: KEY_COLUMNS, then whatever the grid sweeps."""
+    return {**{key: params[key] for key in KEY_COLUMNS}, **swept}
+
+
+def train(params: Mapping[str, Any], data: Mapping[str, torch.Tensor], seeds: list[int], device: torch.device,
+          resume_path: str | Path | None = None) -> TrainResult:
+    return train_model(params, data, seeds, device, resume_path=resume_path)
+
+
+def updates(params: Mapping[str, Any]) -> int:
+    """Optimiser updates of one cell: steps, plus (steps - rewind_step) per pruning round."""
+    rounds = int(params["prune_rounds"]) if params["pruning"] != "none" else 0
+    return int(params["steps"]) + rounds * (int(params["steps"]) - int(params["rewind_step"]))
+
+
+def resources(params: Mapping[str, Any]) -> dict[str, int]:
+    """Scheduler request for one cell. Memory: the [I, B, k] and [I, B, out] activations (x4 for autograd) and the
+    [I, k, N] single-feature activations. Runtime: 6 flop per multiply-add of the two layers at 20 Gflop/s (one loaded
+    CPU core) plus 4 ms of per-update overhead (measured on 2 shared cores), doubled, with a 5-minute floor."""
+    seeds, batch, k = int(params["n_seeds"]), int(params["batch_size"]), int(params["k"])
+    n, d = int(params["n_features"]), int(params["d"])
+    out = d if params["task"] == "reproject" else n
+    mem_mb = 1000 + 4 * seeds * (4 * batch * (k + out) + 2 * k * n + int(params["eval_size"]) * (k + out)) // 2**20
+    per_update = 6 * seeds * batch * k * (d + out) / 20e9 + 4e-3
+    return {"mem_mb": int(mem_mb), "runtime": int(max(5, 2 * updates(params) * per_update / 60))}

@@ -1,0 +1,69 @@
+"""The one-hidden-layer model out = W2 act(W1 x + b1) with a leading instance axis, its initialisation and loss.
+
+Weights, as stored in ``model.safetensors`` and every checkpoint (PyTorch ``Linear`` layout, instance axis first):
+``W1`` [I, k, d] (first layer), ``b1`` [I, k] (first-layer bias), ``W2`` [I, out, k] (second layer, no bias).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Mapping
+
+import torch
+import torch.nn.functional as F
+
+NONLINEARITIES = ("relu", "gelu", "solu")
+BIAS_INITS = ("offset", "max_neuron", "max_global")
+
+
+def solu(x: torch.Tensor) -> torch.Tensor:
+    """SoLU as in the paper's code: x * exp(x)."""
+    return x * torch.exp(x)
+
+
+def activation(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The hidden nonlinearity by config name."""
+    table = {"relu": torch.relu, "gelu": F.gelu, "solu": solu}
+    if name not in table:
+        raise ValueError(f"nonlinearity must be one of {NONLINEARITIES}, got {name!r}")
+    return table[name]
+
+
+def init_params(d: int, k: int, n_out: int, seeds: list[int], bias_offset: float,
+                device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
+    """PyTorch ``Linear`` default init per instance (U[-1/sqrt(fan_in), +1/sqrt(fan_in)]), plus ``bias_offset`` on b1."""
+    W1, b1, W2 = [], [], []
+    for seed in seeds:
+        g = torch.Generator().manual_seed(seed)
+        W1.append((torch.rand(k, d, generator=g) * 2 - 1) / math.sqrt(d))
+        b1.append((torch.rand(k, generator=g) * 2 - 1) / math.sqrt(d) + bias_offset)
+        W2.append((torch.rand(n_out, k, generator=g) * 2 - 1) / math.sqrt(k))
+    return {name: torch.stack(values).to(device) for name, values in (("W1", W1), ("b1", b1), ("W2", W2))}
+
+
+def bias_below_max(W1: torch.Tensor, x: torch.Tensor, per_neuron: bool, margin: float) -> torch.Tensor:
+    """b1 = -(B + margin), B = the largest pre-activation W1 x over the samples x [E, d], per neuron or over all: [I, k]."""
+    largest = torch.einsum("ikd,ed->iek", W1, x).amax(dim=1)
+    if not per_neuron:
+        largest = largest.amax(dim=1, keepdim=True).expand_as(largest)
+    return -(largest + margin)
+
+
+def forward(params: Mapping[str, torch.Tensor], x: torch.Tensor, nonlinearity: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Hidden activations h = act(W1 x + b1) [I, B, k] and outputs W2 h [I, B, out] for inputs x [I, B, d]."""
+    h = activation(nonlinearity)(torch.baddbmm(params["b1"][:, None, :], x, params["W1"].transpose(1, 2)))
+    return h, torch.bmm(h, params["W2"].transpose(1, 2))
+
+
+def losses(params: Mapping[str, torch.Tensor], x: torch.Tensor, target: torch.Tensor, nonlinearity: str,
+           l1: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per instance: squared error summed over outputs and averaged over the batch, and the L1 penalty l1 * mean_b sum_n |h|."""
+    h, out = forward(params, x, nonlinearity)
+    batch = x.shape[1]
+    return (out - target).square().sum(dim=(1, 2)) / batch, l1 * h.abs().sum(dim=(1, 2)) / batch
+
+
+def decay_bias(b1: torch.Tensor, step: int, steps: int, decay: float, lr: float) -> None:
+    """Bias decay (in place): during the first half of training, b1 <- b1 (1 - decay * lr) after each update."""
+    if decay and step < steps / 2:
+        b1.mul_(1.0 - decay * lr)
