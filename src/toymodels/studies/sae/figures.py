@@ -1,0 +1,230 @@
+"""The five SAE figures, drawn from collected Parquet tables only."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from toymodels.plotting import heatmap, new_figure
+from toymodels.studies.sae.inits import INITS, RARE_METHODS
+from toymodels.studies.sae.measure import threshold_column
+from toymodels.studies.sae.metrics import THRESHOLDS
+
+Tables = Mapping[str, Mapping[str, pd.DataFrame]]
+
+PLOTS: dict[str, tuple[str, ...]] = {
+    "mmcs_curves": ("inits",),
+    "mmcs_initial": ("inits",),
+    "rare_ratio": ("rare",),
+    "resampling": ("resampling",),
+    "alpha_dict": ("sweep",),
+}
+
+INIT_LABELS = {"xavier": "Xavier", "orthogonal": "orthogonal", "data": "raw data", "svd": "SVD of data",
+               "rare_mean": "rare: minus mean", "rare_centroid": "rare: minus centroid", "rare_outlier": "rare: LOF outliers"}
+INIT_COLORS = {"xavier": "0.55", "orthogonal": "k", "data": "tab:blue", "svd": "tab:purple",
+               "rare_mean": "tab:orange", "rare_centroid": "tab:green", "rare_outlier": "tab:red"}
+THRESHOLD_COLORS = {0.95: "#f2c14e", 0.98: "#f78154", 0.99: "#b33f62"}
+
+
+def _titled(fig, title: str):
+    """Lay the panels out, then put the title above them (save_figure crops to the drawn extent)."""
+    fig.tight_layout()
+    fig.suptitle(title, y=1.0, va="bottom")
+    return fig
+
+
+def _scenarios(table: pd.DataFrame) -> list[str]:
+    """Scenario labels ("d/N") ordered by N then d."""
+    first = table.drop_duplicates("scenario").sort_values(["n_features", "d"])
+    return first["scenario"].tolist()
+
+
+def _one_alpha(table: pd.DataFrame, options: Mapping[str, Any]) -> pd.DataFrame:
+    """Rows of the alpha chosen in ``options`` (default: the smallest present)."""
+    return table[np.isclose(table["alpha"], float(options.get("alpha", table["alpha"].min())))]
+
+
+def _chosen_variants(table: pd.DataFrame, options: Mapping[str, Any]) -> pd.DataFrame:
+    """One alpha, and for rare-feature methods one rare ratio (``options.rare_ratio``, default the smallest)."""
+    table = _one_alpha(table, options)
+    rare = table["init"].isin(RARE_METHODS)
+    if rare.any():
+        ratio = float(options.get("rare_ratio", table.loc[rare, "rare_ratio"].min()))
+        table = table[~rare | np.isclose(table["rare_ratio"].astype(float), ratio)]
+    return table
+
+
+def _init_label(init: str, ratio: float | None) -> str:
+    return INIT_LABELS[init] + (f" ({100 * ratio:g}%)" if init in RARE_METHODS and pd.notna(ratio) else "")
+
+
+def _mmcs_curves(tables: Tables, options: Mapping[str, Any]):
+    """MMCS against step, mean over seeds, one line per initialisation and one panel per scenario; the span of
+    steps over which the curves first reached each threshold is shaded."""
+    trace = _chosen_variants(tables["inits"]["trace"], options)
+    instances = _chosen_variants(tables["inits"]["instances"], options)
+    scenarios = _scenarios(trace)
+    fig, axes = new_figure(1, len(scenarios), size=(4.4, 3.6), sharey=True)
+    for ax, scenario in zip(axes[0], scenarios):
+        part = trace[trace["scenario"] == scenario]
+        for init in [i for i in INITS if i in set(part["init"])]:
+            lines = part[part["init"] == init]
+            mean = lines.groupby("step")["mmcs"].mean()
+            ax.plot(mean.index, mean.values, color=INIT_COLORS[init], lw=1.4,
+                    label=_init_label(init, lines["rare_ratio"].iloc[0]))
+        reached = instances[instances["scenario"] == scenario]
+        for threshold in THRESHOLDS:
+            steps = reached[threshold_column(threshold)].dropna()
+            ax.axhline(threshold, color=THRESHOLD_COLORS[threshold], lw=0.8, ls=":")
+            if len(steps):
+                ax.axvspan(steps.min(), steps.max(), color=THRESHOLD_COLORS[threshold], alpha=0.18, lw=0,
+                           label=f"first reached {threshold:g}: steps {steps.min()}-{steps.max()} ({len(steps)}/{len(reached)} runs)")
+            else:
+                ax.plot([], [], color=THRESHOLD_COLORS[threshold], ls=":", label=f"{threshold:g} not reached by any run")
+        ax.set_title(f"d/N = {scenario}, M = {int(reached['dict_size'].iloc[0])}")
+        ax.set_xlabel("training step")
+        ax.set_ylim(0, 1.0)
+        ax.legend(fontsize=6, loc="lower right")
+    axes[0, 0].set_ylabel("MMCS (mean over seeds)")
+    return _titled(fig, "Feature recovery by decoder initialisation (shaded: steps at which runs first reached 0.95 / 0.98 / 0.99)")
+
+
+def _mmcs_initial(tables: Tables, options: Mapping[str, Any]):
+    """MMCS at step 0 per initialisation (bars: mean over seeds, dots: seeds), one bar per scenario."""
+    instances = _chosen_variants(tables["inits"]["instances"], options)
+    scenarios = _scenarios(instances)
+    inits = [i for i in INITS if i in set(instances["init"])]
+    fig, axes = new_figure(1, 1, size=(max(5.0, 1.1 * len(inits)), 3.4))
+    ax = axes[0, 0]
+    width = 0.8 / len(scenarios)
+    shades = {s: c for s, c in zip(scenarios, ("#9ecae1", "#4292c6", "#08519c", "#08306b"))}
+    for k, scenario in enumerate(scenarios):
+        for x, init in enumerate(inits):
+            values = instances[(instances["scenario"] == scenario) & (instances["init"] == init)]["mmcs_initial"]
+            position = x - 0.4 + width * (k + 0.5)
+            ax.bar(position, values.mean(), width * 0.9, color=shades[scenario], label=f"d/N = {scenario}" if x == 0 else None)
+            ax.scatter(np.full(len(values), position), values, s=6, color="k", zorder=3, linewidths=0)
+    ratio = instances.loc[instances["init"].isin(RARE_METHODS), "rare_ratio"].dropna()
+    ax.set_xticks(range(len(inits)), [_init_label(i, ratio.iloc[0] if len(ratio) else None) for i in inits], rotation=20, ha="right")
+    ax.set_ylabel("MMCS at step 0")
+    ax.set_ylim(0, 1)
+    ax.legend(loc="upper left")
+    ax.set_title("Feature recovery before training, by decoder initialisation (dots: seeds)")
+    fig.tight_layout()
+    return fig
+
+
+def _rare_ratio(tables: Tables, options: Mapping[str, Any]):
+    """Steps to each threshold against the rare-feature ratio, one line per rare method (mean over the seeds
+    that reached it); runs that never reached it sit on the "not reached" line; raw-data and orthogonal
+    baselines dashed."""
+    instances = _one_alpha(tables["rare"]["instances"], options)
+    trace = tables["rare"]["trace"]
+    thresholds = [float(t) for t in options.get("thresholds", THRESHOLDS)]
+    scenarios = _scenarios(instances)
+    fig, axes = new_figure(len(scenarios), len(thresholds), size=(3.6, 3.0))
+    for row, scenario in enumerate(scenarios):
+        part = instances[instances["scenario"] == scenario]
+        total = int(trace.loc[trace["scenario"] == scenario, "step"].max())
+        ratios = sorted(part["rare_ratio"].dropna().astype(float).unique())
+        for column, threshold in enumerate(thresholds):
+            ax = axes[row, column]
+            key = threshold_column(threshold)
+            ceiling = total * 1.08
+            for init in [i for i in RARE_METHODS if i in set(part["init"])]:
+                runs = part[part["init"] == init].assign(rare_ratio=lambda t: t["rare_ratio"].astype(float))
+                mean = runs.groupby("rare_ratio")[key].mean()
+                ax.plot(mean.index, mean.values.astype(float), marker="o", ms=3, color=INIT_COLORS[init], label=INIT_LABELS[init])
+                hit = runs[runs[key].notna()]
+                ax.scatter(hit["rare_ratio"], hit[key].astype(float), s=8, color=INIT_COLORS[init], alpha=0.4, linewidths=0)
+                missed = runs[runs[key].isna()]
+                ax.scatter(missed["rare_ratio"], np.full(len(missed), ceiling), marker="v", s=14,
+                           facecolors="none", edgecolors=INIT_COLORS[init])
+            for init in ("data", "orthogonal"):
+                base = part[part["init"] == init][key]
+                if len(base) and base.notna().any():
+                    ax.axhline(float(base.mean()), color=INIT_COLORS[init], ls="--", lw=1,
+                               label=f"{INIT_LABELS[init]} ({int(base.notna().sum())}/{len(base)} reached)")
+                elif len(base):
+                    ax.plot([], [], color=INIT_COLORS[init], ls="--", label=f"{INIT_LABELS[init]}: not reached")
+            ax.axhline(ceiling, color="0.6", lw=0.6)
+            ax.text(ratios[0], ceiling, f" not reached by step {total}", fontsize=6, va="bottom", color="0.4")
+            ax.set_xscale("log")
+            ax.set_xticks(ratios, [f"{100 * r:g}%" for r in ratios])
+            ax.minorticks_off()
+            ax.set_ylim(0, ceiling * 1.1)
+            ax.set_xlabel("rare-feature ratio (share of atoms)")
+            ax.set_ylabel(f"steps to MMCS {threshold:g}")
+            ax.set_title(f"d/N = {scenario}: MMCS {threshold:g}")
+            ax.legend(fontsize=6, loc="lower left")
+    return _titled(fig, "Rare-feature initialisations: steps to reach MMCS thresholds (dots: seeds; triangles: not reached)")
+
+
+def _resampling(tables: Tables, options: Mapping[str, Any]):
+    """MMCS, dead fraction and FVE over training (history table), with and without resampling dead latents,
+    for one initialisation (``options.init``, default the first present) and alpha."""
+    history = _one_alpha(tables["resampling"]["history"], options)
+    init = options.get("init", next(i for i in INITS if i in set(history["init"])))
+    history = history[history["init"] == init]
+    instances = _one_alpha(tables["resampling"]["instances"], options)
+    instances = instances[instances["init"] == init]
+    scenarios = _scenarios(history)
+    panels = (("mmcs", "MMCS"), ("dead_fraction", "dead fraction (eval set)"),
+              ("fve", "fraction of variance explained\n(axis clipped at -1)"))
+    fig, axes = new_figure(len(scenarios), len(panels), size=(3.6, 2.9))
+    for row, scenario in enumerate(scenarios):
+        part = history[history["scenario"] == scenario]
+        for column, (key, label) in enumerate(panels):
+            ax = axes[row, column]
+            for resample, color in ((False, "0.35"), (True, "tab:red")):
+                runs = part[part["resample"] == resample]
+                if not len(runs):
+                    continue
+                for _, seed_run in runs.groupby("instance"):
+                    ax.plot(seed_run["step"], seed_run[key], color=color, lw=0.6, alpha=0.35)
+                mean = runs.groupby("step")[key].mean()
+                count = instances[(instances["scenario"] == scenario) & (instances["resample"] == resample)]["resampled"].mean()
+                name = f"resampling ({count:.0f} latents re-initialised per run)" if resample else "no resampling"
+                ax.plot(mean.index, mean.values, color=color, lw=1.6, label=name)
+            ax.set_xlabel("training step")
+            ax.set_ylabel(label)
+            ax.set_title(f"d/N = {scenario}, M = {int(instances['dict_size'].iloc[0])}, {INIT_LABELS[init]} init")
+        axes[row, 2].set_ylim(max(-1.0, axes[row, 2].get_ylim()[0]), 1.0)
+        axes[row, 0].legend(fontsize=6, loc="lower right")
+    return _titled(fig, "Re-initialising dead latents from badly reconstructed inputs vs not (thin lines: seeds)")
+
+
+def _alpha_dict(tables: Tables, options: Mapping[str, Any]):
+    """Final MMCS, dead fraction and L0 over the L1 coefficient alpha and the dictionary ratio M/N."""
+    instances = tables["sweep"]["instances"]
+    panels = (("mmcs_final", "final MMCS", "{:.2f}"), ("dead_fraction_final", "dead fraction", "{:.2f}"),
+              ("l0_final", "L0 (active latents per input)", "{:.1f}"))
+    fig, axes = new_figure(1, len(panels), size=(4.2, 3.4))
+    for column, (ax, (key, label, fmt)) in enumerate(zip(axes[0], panels)):
+        pivot = instances.pivot_table(index="alpha", columns="dict_ratio", values=key, aggfunc="mean")
+        pivot.index = [f"{a:g}" for a in pivot.index]
+        pivot.index.name, pivot.columns.name = "alpha (L1 coefficient)", "dictionary ratio M/N"
+        heatmap(ax, pivot, "", cmap="viridis", fmt=fmt)
+        if column:
+            ax.set_ylabel("")
+        ax.set_title(label)
+    inits = ", ".join(INIT_LABELS[i] for i in INITS if i in set(instances["init"]))
+    return _titled(fig, f"L1 coefficient x dictionary size, d/N = {', '.join(_scenarios(instances))} "
+                        f"({inits} init, mean over seeds)")
+
+
+_DRAW = {
+    "mmcs_curves": _mmcs_curves,
+    "mmcs_initial": _mmcs_initial,
+    "rare_ratio": _rare_ratio,
+    "resampling": _resampling,
+    "alpha_dict": _alpha_dict,
+}
+
+
+def draw(plot: str, tables: Tables, options: Mapping[str, Any]):
+    """Draw one of :data:`PLOTS` from ``tables[role][table]``."""
+    return _DRAW[plot](tables, options)

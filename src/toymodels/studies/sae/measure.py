@@ -1,0 +1,50 @@
+"""Per-cell tables of the SAE study (columns documented in docs/studies/sae.md)."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import pandas as pd
+import torch
+
+from toymodels.studies.sae.model import LOG_PREFIX, dict_size, init_seeds, instance_specs, label_instances
+from toymodels.studies.sae.metrics import THRESHOLDS, mmcs, reconstruction_stats, steps_to_threshold
+
+TABLES = ("instances", "trace")
+
+
+def threshold_column(threshold: float) -> str:
+    """``steps_to_0.95`` for 0.95."""
+    return f"steps_to_{threshold:g}"
+
+
+def measure(params: Mapping[str, Any], seeds: list[int], data: Mapping[str, torch.Tensor],
+            model: Mapping[str, torch.Tensor], checkpoints: Mapping[int, Mapping[str, torch.Tensor]]) -> dict[str, pd.DataFrame]:
+    """``instances`` (one row per instance: recovery and final health metrics) and ``trace`` (MMCS every
+    ``trace_every`` steps, as logged during training)."""
+    specs = instance_specs(params)
+    steps = model[f"{LOG_PREFIX}trace_steps"].tolist()
+    trace = model[f"{LOG_PREFIX}trace_mmcs"]
+    with torch.no_grad():
+        final = reconstruction_stats(model["W_enc"], model["b_enc"], model["W_dec"], data["eval_x"])
+        final_mmcs = mmcs(data["features"], model["W_dec"])
+    instances = pd.DataFrame({
+        "instance": range(len(specs)),
+        "init_seed": init_seeds(params, specs),
+        "dict_size": dict_size(params),
+        "mmcs_initial": trace[:, 0].numpy(),
+        "mmcs_final": final_mmcs.numpy(),
+        **{threshold_column(t): pd.array([steps_to_threshold(steps, row.numpy(), t) for row in trace], dtype="Int64")
+           for t in THRESHOLDS},
+        "l0_final": final["l0"].numpy(),
+        "fve_final": final["fve"].numpy(),
+        "dead_fraction_final": final["dead_fraction"].numpy(),
+        "mse_final": final["mse"].numpy(),
+        "resampled": model[f"{LOG_PREFIX}resampled"].numpy(),
+    })
+    trace_table = pd.DataFrame({
+        "instance": torch.arange(len(specs)).repeat_interleave(len(steps)).numpy(),
+        "step": steps * len(specs),
+        "mmcs": trace.reshape(-1).numpy(),
+    })
+    return {"instances": label_instances(instances, specs), "trace": label_instances(trace_table, specs)}

@@ -1,0 +1,57 @@
+"""Feature recovery (MMCS, steps to a threshold) and the usual SAE health metrics (L0, FVE, dead fraction)."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+
+THRESHOLDS = (0.95, 0.98, 0.99)
+
+
+def mmcs(features: torch.Tensor, atoms: torch.Tensor) -> torch.Tensor:
+    """Mean max cosine similarity (1/N) sum_i max_j cos(F_i, D_j) of ground truth F [N, d] and atoms [..., M, d].
+
+    Signed (not absolute) cosines: an atom pointing opposite to a feature does not recover it. One instance
+    at a time, so only an [N, M] matrix is ever held. Returns [...].
+    """
+    f = features / features.norm(dim=-1, keepdim=True)
+    flat = atoms.reshape(-1, *atoms.shape[-2:])
+    flat = flat / flat.norm(dim=-1, keepdim=True).clamp_min(1e-30)
+    values = torch.stack([(f @ a.T).max(dim=1).values.mean() for a in flat])
+    return values.reshape(atoms.shape[:-2])
+
+
+def steps_to_threshold(steps: Sequence[int], values: Sequence[float], threshold: float) -> int | None:
+    """The first logged step at which ``values`` reaches ``threshold``; None when it never does, or when an
+    unlogged (NaN) entry precedes that step, so the crossing may have happened earlier."""
+    values = np.asarray(values, dtype=float)
+    reached = np.nonzero(values >= threshold)[0]
+    if not len(reached):
+        return None
+    first = int(reached[0])
+    if np.isnan(values[:first]).any():
+        return None
+    return int(steps[first])
+
+
+def reconstruction_stats(W_enc: torch.Tensor, b_enc: torch.Tensor, W_dec: torch.Tensor, x: torch.Tensor,
+                         chunk: int = 512) -> dict[str, torch.Tensor]:
+    """On inputs x [E, d] for every instance: ``l0`` (mean active latents per input), ``fve`` (1 - SSE / total sum
+    of squares about the mean input), ``dead_fraction`` (latents active on no input) and ``mse`` (squared error
+    per input, averaged over inputs and dimensions). Each [I]."""
+    n_inst, n_atoms, _ = W_enc.shape
+    active_count = torch.zeros(n_inst, device=x.device)
+    fired = torch.zeros(n_inst, n_atoms, dtype=torch.bool, device=x.device)
+    sse = torch.zeros(n_inst, dtype=torch.float64, device=x.device)
+    for start in range(0, x.shape[0], chunk):
+        part = x[start:start + chunk]
+        codes = torch.relu(torch.matmul(part, W_enc.transpose(1, 2)) + b_enc[:, None, :])
+        active = codes > 0
+        active_count += active.sum(dim=(1, 2))
+        fired |= active.any(dim=1)
+        sse += (torch.bmm(codes, W_dec) - part).pow(2).sum(dim=(1, 2)).double()
+    total = (x - x.mean(0)).pow(2).sum().double()
+    return {"l0": active_count / x.shape[0], "fve": (1 - sse / total).float(),
+            "dead_fraction": 1 - fired.float().mean(1), "mse": (sse / x.numel()).float()}

@@ -1,0 +1,293 @@
+"""Unit tests of the SAE study: generator, metrics, initialisations, gradients, resampling, tables."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from toymodels.studies.sae.data import Stream, feature_probabilities, make_dataset, rank_decay, sample_codes
+from toymodels.studies.sae.inits import (INITS, RARE_METHODS, InitSample, decoder_atoms, rare_count, svd_atoms,
+                                         unit_rows)
+from toymodels.studies.sae.measure import measure
+from toymodels.studies.sae.metrics import mmcs, reconstruction_stats, steps_to_threshold
+from toymodels.studies.sae.model import (InstanceSpec, init_seeds, instance_specs, loss_and_grads, resample_dead,
+                                         train_model)
+
+DATA = dict(d=16, n_features=32, active_features=5, prob_decay=0.99, correlation="per_sample", data_seed=0, eval_size=512)
+CELL = dict(DATA, dict_ratio=1.0, inits=["orthogonal", "data", "rare_outlier"], rare_ratios=[0.1], alphas=[1e-3],
+            init_sample_size=300, n_seeds=2, steps=30, lr=1e-2, batch_size=64, schedule="constant", resample=False,
+            resample_every=10, resample_window=5, resample_samples=256, resample_encoder_scale=0.2, trace_every=5,
+            history_points=5, checkpoint_points=2)
+
+
+def _generator(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+# --- generator -------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("correlation", ["per_sample", "per_batch"])
+def test_generator_mean_active_features_is_k(correlation):
+    data = make_dataset({**DATA, "n_features": 256, "d": 64})
+    stream = Stream(data, {**DATA, "correlation": correlation})
+    # per_batch shares one z per batch, so average over many batches
+    codes = torch.cat([sample_codes(256, data["cholesky"], data["decay"], 5.0, correlation, _generator(i))
+                       for i in range(80)])
+    active = (codes > 0).sum(1).float()
+    # E[#active] = k exactly for every z (no clipping at these sizes) plus P(no active) <= e^-5 from the fix-up
+    assert active.mean().item() == pytest.approx(5.0, abs=0.08)
+    assert int(active.min()) >= 1
+    assert stream.sample(7, _generator()).shape == (7, 64)
+
+
+def test_probabilities_sum_to_k_and_decay_with_rank():
+    decay = rank_decay(100, 0.99)
+    assert decay[0].item() == 1.0 and decay[99].item() == pytest.approx(0.99**99, rel=1e-5)
+    z = torch.zeros(1, 100)  # Phi(0) = 1/2 everywhere: p proportional to the decay
+    p = feature_probabilities(z, decay, 5.0)
+    assert p.sum().item() == pytest.approx(5.0, rel=1e-5)
+    assert p[0, 0].item() / p[0, 99].item() == pytest.approx(0.99**-99, rel=1e-4)
+
+
+def test_dataset_holds_unit_ground_truth_and_a_correlation_matrix():
+    data = make_dataset(DATA)
+    assert data["features"].shape == (32, 16)
+    assert torch.allclose(data["features"].norm(dim=1), torch.ones(32), atol=1e-6)
+    corr = data["cholesky"] @ data["cholesky"].T
+    assert torch.allclose(corr.diagonal(), torch.ones(32), atol=1e-5)
+    assert float(corr.min()) > 0  # the replication's U(0, 1) construction correlates every pair positively
+    assert data["eval_x"].shape == (512, 16)
+    again = make_dataset(DATA)
+    assert all(torch.equal(data[k], again[k]) for k in data)
+
+
+def test_per_batch_correlation_shares_probabilities_within_a_batch():
+    data = make_dataset({**DATA, "n_features": 64})
+    codes = sample_codes(4000, data["cholesky"], data["decay"], 5.0, "per_batch", _generator(3))
+    rates = (codes > 0).float().mean(0)
+    # one z for the batch: empirical rates follow one probability vector, so their sum is ~k
+    assert rates.sum().item() == pytest.approx(5.0, abs=0.2)
+
+
+# --- metrics ---------------------------------------------------------------------------------------------
+
+def test_mmcs_of_a_permuted_copy_is_one_and_of_a_negated_copy_is_low():
+    features = unit_rows(torch.randn(40, 16, generator=_generator()))
+    permuted = features[torch.randperm(40, generator=_generator(1))]
+    assert mmcs(features, permuted).item() == pytest.approx(1.0, abs=1e-6)
+    assert mmcs(features, torch.stack([permuted, -permuted])).tolist()[0] == pytest.approx(1.0, abs=1e-6)
+    assert mmcs(features, -features).item() < 0.9  # signs matter: -F_i does not recover F_i
+
+
+def test_mmcs_hand_computed():
+    features = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    atoms = torch.tensor([[1.0, 1.0], [2.0, 0.0]])  # unnormalised on purpose
+    # feature 0: max(cos 45deg, 1) = 1; feature 1: max(cos 45deg, 0) = 0.7071
+    assert mmcs(features, atoms).item() == pytest.approx((1 + math.sqrt(0.5)) / 2, abs=1e-6)
+    # more atoms than features: the extra atom cannot lower MMCS
+    assert mmcs(features, torch.cat([atoms, -atoms[:1]])).item() == pytest.approx((1 + math.sqrt(0.5)) / 2, abs=1e-6)
+
+
+def test_steps_to_threshold_first_hit_and_null():
+    steps = [0, 10, 20, 30]
+    assert steps_to_threshold(steps, [0.5, 0.96, 0.94, 0.99], 0.95) == 10
+    assert steps_to_threshold(steps, [0.5, 0.96, 0.94, 0.99], 0.99) == 30
+    assert steps_to_threshold(steps, [0.5, 0.6, 0.7, 0.949], 0.95) is None
+    assert steps_to_threshold(steps, [0.5, float("nan"), 0.97, 0.99], 0.95) is None  # gap: crossing unknown
+
+
+def test_reconstruction_stats_hand_checked():
+    # one instance, identity dictionary in 2-D: exact reconstruction of non-negative inputs
+    W = torch.eye(2)[None]
+    x = torch.tensor([[1.0, 0.0], [0.0, 2.0], [3.0, 0.0]])
+    stats = reconstruction_stats(W, torch.zeros(1, 2), W, x)
+    assert stats["l0"].item() == pytest.approx(1.0)
+    assert stats["fve"].item() == pytest.approx(1.0)
+    assert stats["dead_fraction"].item() == 0.0
+    # encoder bias -10 on latent 1: it never fires, its coordinate is lost
+    stats = reconstruction_stats(W, torch.tensor([[0.0, -10.0]]), W, x)
+    assert stats["dead_fraction"].item() == 0.5
+    assert stats["l0"].item() == pytest.approx(2 / 3)
+    total = ((x - x.mean(0)) ** 2).sum().item()
+    assert stats["fve"].item() == pytest.approx(1 - 4.0 / total)
+    assert stats["mse"].item() == pytest.approx(4.0 / 6)
+
+
+# --- initialisations -------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def sample() -> InitSample:
+    return InitSample(Stream(make_dataset(DATA), DATA).sample(600, _generator(5)))
+
+
+@pytest.mark.parametrize("init", INITS)
+@pytest.mark.parametrize("n_atoms", [8, 16, 48])
+def test_every_init_gives_unit_atoms_of_the_right_shape(sample, init, n_atoms):
+    atoms = decoder_atoms(init, sample, n_atoms, 0.2 if init in RARE_METHODS else None, _generator(1))
+    assert atoms.shape == (n_atoms, 16)
+    assert torch.allclose(atoms.norm(dim=1), torch.ones(n_atoms), atol=1e-5)
+    assert torch.isfinite(atoms).all()
+
+
+def test_orthogonal_init_atoms_are_orthonormal_when_they_fit(sample):
+    atoms = decoder_atoms("orthogonal", sample, 8, None, _generator(1))  # M = 8 <= d = 16
+    assert torch.allclose(atoms @ atoms.T, torch.eye(8), atol=1e-5)
+    wide = decoder_atoms("orthogonal", sample, 48, None, _generator(1))  # M > d: the atoms span R^d
+    assert torch.linalg.matrix_rank(wide).item() == 16
+
+
+def test_data_init_atoms_are_normalised_inputs(sample):
+    atoms = decoder_atoms("data", sample, 16, None, _generator(2))
+    inputs = unit_rows(sample.x)
+    best = (atoms @ inputs.T).max(dim=1).values
+    assert torch.allclose(best, torch.ones(16), atol=1e-5)
+    assert len({tuple(a.round(decimals=5).tolist()) for a in atoms}) == 16  # distinct inputs
+
+
+def test_svd_init_first_atoms_are_singular_vectors_then_inputs(sample):
+    atoms = svd_atoms(sample, 20, _generator(3))
+    _, _, vh = torch.linalg.svd(sample.x.double(), full_matrices=False)
+    overlap = (atoms[:16].double() @ vh.T).abs()
+    assert torch.allclose(overlap, torch.eye(16, dtype=torch.float64), atol=1e-4)
+    assert ((atoms[:16] @ sample.x.mean(0)) >= 0).all()  # signed towards the data
+    inputs = unit_rows(sample.x)
+    assert torch.allclose((atoms[16:] @ inputs.T).max(dim=1).values, torch.ones(4), atol=1e-5)
+
+
+def test_rare_count_is_a_ceiling_with_at_least_one():
+    assert rare_count(256, 0.001) == 1
+    assert rare_count(256, 0.05) == 13
+    assert rare_count(1000, 0.2) == 200
+
+
+def test_rare_mean_atoms_are_inputs_minus_the_sample_mean(sample):
+    atoms = decoder_atoms("rare_mean", sample, 20, 0.1, _generator(4))  # 2 rare atoms, 18 raw inputs
+    centred = unit_rows(sample.x - sample.x.mean(0))
+    assert torch.allclose((atoms[:2] @ centred.T).max(dim=1).values, torch.ones(2), atol=1e-5)
+    assert torch.allclose((atoms[2:] @ unit_rows(sample.x).T).max(dim=1).values, torch.ones(18), atol=1e-5)
+
+
+def test_rare_outlier_atoms_are_the_most_outlying_inputs(sample):
+    atoms = decoder_atoms("rare_outlier", sample, 20, 0.15, _generator(4))  # 3 rare atoms
+    most = np.argsort(sample.outlier_scores)[:3]
+    assert torch.allclose(atoms[:3], unit_rows(sample.x[torch.from_numpy(most)]), atol=1e-6)
+
+
+def test_rare_centroid_atoms_are_inputs_minus_their_cluster_centroid():
+    # two tight clusters at 10 e0 and 10 e1 with small noise in the other 14 dimensions: an input minus its
+    # cluster's centroid is (nearly) pure noise, orthogonal to e0 and e1, whereas raw inputs lie along them
+    g = _generator(7)
+    centres = torch.zeros(2, 16)
+    centres[0, 0], centres[1, 1] = 10.0, 10.0
+    noise = torch.randn(400, 16, generator=g) * 0.1
+    noise[:, :2] = 0
+    x = centres[torch.arange(400) % 2] + noise
+    atoms = decoder_atoms("rare_centroid", InitSample(x), 20, 0.1, _generator(4))  # 2 clusters, 2 rare atoms
+    assert atoms[:2, :2].abs().max().item() < 0.1
+    assert (atoms[2:, :2].abs().max(dim=1).values > 0.99).all()
+    # subtracting the overall mean instead leaves the +-5 (e0 - e1) offset: not orthogonal to the clusters
+    mean_atoms = decoder_atoms("rare_mean", InitSample(x), 20, 0.1, _generator(4))
+    assert (mean_atoms[:2, :2].abs().max(dim=1).values > 0.6).all()
+
+
+def test_unknown_init_is_rejected(sample):
+    with pytest.raises(ValueError, match="init must be one of"):
+        decoder_atoms("kaiming", sample, 8, None, _generator())
+
+
+# --- model -----------------------------------------------------------------------------------------------
+
+def _random_model(n_inst=3, n_atoms=12, d=6, seed=0):
+    g = _generator(seed)
+    W_dec = unit_rows(torch.randn(n_inst, n_atoms, d, generator=g))
+    return {"W_enc": torch.randn(n_inst, n_atoms, d, generator=g) * 0.5,
+            "b_enc": torch.randn(n_inst, n_atoms, generator=g) * 0.1, "W_dec": W_dec}
+
+
+def test_hand_gradients_match_autograd():
+    model = _random_model()
+    x = torch.rand(3, 10, 6, generator=_generator(1))
+    alpha = torch.tensor([0.0, 0.01, 0.1])
+    losses, grads, fired = loss_and_grads(model, x, alpha)
+    leaves = {k: v.clone().requires_grad_(True) for k, v in model.items()}
+    codes = torch.relu(x @ leaves["W_enc"].transpose(1, 2) + leaves["b_enc"][:, None, :])
+    recon = codes @ leaves["W_dec"]
+    auto = ((recon - x) ** 2).mean(dim=(1, 2)) + alpha * codes.sum(-1).mean(-1)
+    auto.sum().backward()
+    assert torch.allclose(losses, auto.detach(), atol=1e-6)
+    assert torch.allclose(grads["W_enc"], leaves["W_enc"].grad, atol=1e-6)
+    assert torch.allclose(grads["b_enc"], leaves["b_enc"].grad, atol=1e-6)
+    W = model["W_dec"]
+    radial_free = leaves["W_dec"].grad - (leaves["W_dec"].grad * W).sum(-1, keepdim=True) * W
+    assert torch.allclose(grads["W_dec"], radial_free, atol=1e-6)
+    assert torch.equal(fired, (codes > 0).any(dim=1))
+
+
+def test_resampling_resets_exactly_the_dead_rows():
+    model = {k: v.clone().requires_grad_(True) for k, v in _random_model().items()}
+    optimizer = torch.optim.AdamW(list(model.values()), lr=1e-2, foreach=True)
+    x = torch.rand(3, 10, 6, generator=_generator(1))
+    for p, g in zip(model.values(), loss_and_grads({k: v.detach() for k, v in model.items()}, x, torch.zeros(3))[1].values()):
+        p.grad = g
+    optimizer.step()
+    before = {k: v.detach().clone() for k, v in model.items()}
+    moments = {k: {s: optimizer.state[v][s].clone() for s in ("exp_avg", "exp_avg_sq")} for k, v in model.items()}
+    dead = torch.zeros(3, 12, dtype=torch.bool)
+    dead[0, [1, 5]] = True
+    dead[2, 11] = True
+    inputs = torch.rand(50, 6, generator=_generator(2))
+    with torch.no_grad():
+        counts = resample_dead(model, optimizer, dead, inputs, 0.2, _generator(3))
+    assert counts.tolist() == [2, 0, 1]
+    for name, value in model.items():
+        changed = (value.detach() != before[name]).reshape(3, 12, -1).any(-1)
+        assert torch.equal(changed, dead), name
+        for slot in ("exp_avg", "exp_avg_sq"):
+            state = optimizer.state[value][slot]
+            assert (state[dead] == 0).all()
+            assert torch.equal(state[~dead], moments[name][slot][~dead])
+    # new decoder atoms are unit-norm inputs; new encoder rows are 0.2 x the mean live encoder-row norm
+    new_dec = model["W_dec"].detach()[0, [1, 5]]
+    assert torch.allclose(new_dec.norm(dim=1), torch.ones(2), atol=1e-6)
+    assert torch.allclose((new_dec @ unit_rows(inputs).T).max(dim=1).values, torch.ones(2), atol=1e-6)
+    live = before["W_enc"][0, ~dead[0]].norm(dim=1).mean()
+    assert torch.allclose(model["W_enc"].detach()[0, [1, 5]].norm(dim=1), torch.full((2,), 0.2 * live.item()), atol=1e-5)
+    assert (model["b_enc"].detach()[dead] == 0).all()
+
+
+def test_instance_layout_and_paired_init_seeds():
+    specs = instance_specs(CELL)
+    # orthogonal, data, rare_outlier at 0.1; one alpha; two seeds, seed index fastest
+    assert [(s.init, s.rare_ratio, s.seed) for s in specs] == [
+        ("orthogonal", None, 0), ("orthogonal", None, 1), ("data", None, 0), ("data", None, 1),
+        ("rare_outlier", 0.1, 0), ("rare_outlier", 0.1, 1)]
+    other = {**CELL, "alphas": [5e-3], "resample": True, "lr": 3e-3}
+    assert init_seeds(CELL, specs) == init_seeds(other, instance_specs(other))
+    assert len(set(init_seeds(CELL, specs))) == len(specs)
+    assert InstanceSpec("data", None, 1e-3, 0) in specs
+
+
+def test_training_recovers_features_and_measure_writes_nullable_thresholds():
+    data = make_dataset(CELL)
+    params = {**CELL, "steps": 40, "resample": True}
+    result = train_model(params, data, progress=False)
+    trace = result.params["log/trace_mmcs"]
+    assert trace.shape == (6, 9)  # steps 0, 5, ..., 40
+    assert torch.isfinite(trace).all()
+    assert (trace[:2, -1] > trace[:2, 0] + 0.02).all()  # orthogonal inits improve (data inits dip first)
+    assert torch.allclose(result.params["W_dec"].norm(dim=-1), torch.ones(6, 32), atol=1e-5)
+    history = result.history
+    assert {"instance", "seed", "init", "rare_ratio", "alpha", "step", "mmcs", "l0", "fve", "dead_fraction"} <= set(history)
+    tables = measure(params, [0, 1], data, result.params, result.checkpoints)
+    instances = tables["instances"]
+    assert len(instances) == 6
+    assert str(instances["steps_to_0.99"].dtype) == "Int64"
+    assert instances["steps_to_0.99"].isna().all()  # 40 steps never reach 0.99 here
+    assert np.allclose(instances["mmcs_initial"], trace[:, 0].numpy())
+    assert instances.loc[instances["init"] == "orthogonal", "rare_ratio"].isna().all()
+    assert len(tables["trace"]) == 6 * 9
+    first = tables["trace"].query("instance == 0 and step == 0")["mmcs"].item()
+    assert first == pytest.approx(float(trace[0, 0]))
