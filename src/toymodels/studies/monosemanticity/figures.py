@@ -94,7 +94,7 @@ def _final_mono(tables: Tables, options: Mapping[str, Any]):
             ax = axes[row, column]
             sweep_lines(ax, part, x, y, hue, log_hue=hue is not None and _is_log(part, hue))
             axes[row, 0].set_ylabel(label)
-            if _is_log(part, x):
+            if x == "k" or _is_log(part, x):
                 ax.set_xscale("log", base=2 if x == "k" else 10)
         for row in (1, 2):
             axes[row, column].axhline(1, color="k", lw=0.6, ls=":")
@@ -105,7 +105,7 @@ def _final_mono(tables: Tables, options: Mapping[str, Any]):
         axes[2, column].set_xlabel(NAMES.get(x, x))
     if hue is not None or x == "k":
         axes[0, -1].legend(fontsize=6)
-    fig.suptitle(f"Final loss and monosemanticity against {NAMES.get(x, x)} (line: mean over seeds, dots: seeds)")
+    fig.suptitle(f"Final loss and monosemanticity\nagainst {NAMES.get(x, x)} (line: seed mean, dots: seeds)")
     return fig
 
 
