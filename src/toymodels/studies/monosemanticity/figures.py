@@ -158,11 +158,11 @@ def _sfa_heatmap(tables: Tables, options: Mapping[str, Any]):
         ax.grid(False)
         mono = where(sweep["instances"], selection)
         mono = float(mono[mono["seed"] == 0]["mono_fraction_features"].iloc[0])
-        ax.set_title(", ".join(f"{NAMES.get(k, k)} = {v}" for k, v in selection.items()) + f"\n#mono/#features = {mono:.2f}", fontsize=7)
+        ax.set_title("\n".join(f"{NAMES.get(k, k)} = {v}" for k, v in selection.items()) + f"\n#mono/#features = {mono:.2f}", fontsize=7)
         ax.set_xlabel("feature (by strongest neuron)")
     axes[0, 0].set_ylabel("neuron (most monosemantic first)")
     fig.colorbar(image, ax=axes[0].tolist(), label="activation on the feature alone", shrink=0.8)
-    fig.suptitle("Single-feature activations (seed 0)")
+    fig.suptitle("Single-feature activations (seed 0)", y=1.08)
     return fig
 
 
