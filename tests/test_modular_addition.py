@@ -203,3 +203,8 @@ def test_training_logs_signals_every_early_step_and_measure_tables():
     assert (by["least_squares"] >= by["lasso"] - 1e-9).all()
     assert sorted(tables["ablation"]["n_kept"].unique()) == [1, 2, 3]
     assert len(tables["planes"]) == 7 * int(instances["n_survivors"].sum())
+
+
+def test_gradient_step_outside_the_dense_window_is_refused():
+    with pytest.raises(ValueError, match="gradient_step"):
+        train_model({**TINY, "gradient_step": 11}, ma_data.make_dataset(TINY), [1], progress=False)

@@ -110,6 +110,8 @@ def train_model(params: Mapping[str, Any], data: Mapping[str, torch.Tensor], see
     """Full-batch AdamW on every instance's training pairs; history (losses, accuracies, S_k) at every step up to
     ``early_steps`` and log-spaced after, through the loop's ``record`` hook (so a resumed run keeps it)."""
     p, steps = int(params["p"]), int(params["steps"])
+    if not 1 <= int(params["gradient_step"]) <= min(int(params["early_steps"]), steps):
+        raise ValueError(f"gradient_step ({params['gradient_step']}) must lie in 1..min(early_steps, steps)")
     dtype = DTYPES[params["dtype"]]
     a, b, label = (data[key].to(device) for key in ("a", "b", "label"))
     train_mask = split_masks(len(label), float(params["train_fraction"]), seeds).to(device)
