@@ -20,6 +20,8 @@ for _study, _module in STUDIES.items():
             f"results/{_study}/{{grid}}/{{cell}}/measure.log",
         benchmark:
             f"results/{_study}/{{grid}}/{{cell}}/measure.benchmark.tsv"
+        group:
+            "cell"
         resources:
             mem_mb=lambda wc, study=_study, module=_module: module.resources(cell_of(study, wc).params)["mem_mb"],
             runtime=30,

@@ -20,6 +20,8 @@ for _study, _module in STUDIES.items():
             f"results/{_study}/{{grid}}/{{cell}}/train.log",
         benchmark:
             f"results/{_study}/{{grid}}/{{cell}}/train.benchmark.tsv"
+        group:
+            "cell"
         threads: config["threads"]
         resources:
             mem_mb=lambda wc, study=_study, module=_module: module.resources(cell_of(study, wc).params)["mem_mb"],
