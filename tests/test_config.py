@@ -101,3 +101,37 @@ def test_workflow_rejects_bad_config_before_any_job(tmp_path):
     assert result.returncode != 0
     assert "studies.double_descent.defaults.sparsity: 1.5 is greater than or equal to the maximum of 1" in result.stdout + result.stderr
     assert not (tmp_path / "results").exists()
+
+
+def rejection_message(case: str) -> str:
+    path, value, _ = BAD[case]
+    with pytest.raises(ConfigError) as error:
+        validate_config(mutate(path, value), SCHEMA, PLOTS)
+    return str(error.value).split("\n")[1].strip()
+
+
+def write_config_errors_doc() -> None:
+    """Regenerate docs/config-errors.md: `.venv/bin/python tests/test_config.py`."""
+    rows = [f"| {case} | `{'.'.join(map(str, BAD[case][0]))}` = `{'(deleted)' if BAD[case][1] is ... else repr(BAD[case][1])}` "
+            f"| `{rejection_message(case)}` |" for case in BAD]
+    (ROOT / "docs" / "config-errors.md").write_text(
+        "# Rejected configs and their messages\n\n"
+        "Every config is checked before any job starts (`toymodels.config.validate_config`, called from\n"
+        "`workflow/rules/common.smk`; duplicate keys by `toymodels.config.load_config_file`). Each case below is\n"
+        "a test in `tests/test_config.py` (the tiny config with one value changed); the message is what\n"
+        "`snakemake` prints after `invalid config:`. Several problems are reported together. Regenerate with\n"
+        "`.venv/bin/python tests/test_config.py`.\n\n| case | change | message |\n|---|---|---|\n"
+        + "\n".join(rows)
+        + "\n| duplicate grid names | two `dataset_size:` keys under `grids` | `<file>: line N: key 'dataset_size' "
+        "appears twice in the same block (first on line M); names must be unique` |\n")
+
+
+def test_docs_list_every_rejected_config_with_its_message():
+    """docs/config-errors.md shows each case above with the message users actually get."""
+    doc = (ROOT / "docs" / "config-errors.md").read_text()
+    for case in BAD:
+        assert f"| {case} |" in doc and rejection_message(case) in doc, f"docs/config-errors.md is stale for {case!r}"
+
+
+if __name__ == "__main__":
+    write_config_errors_doc()
