@@ -10,12 +10,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
+from typing import TYPE_CHECKING
+
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-import torch
-from safetensors.torch import load_file, save_file
-from safetensors import safe_open
+
+if TYPE_CHECKING:  # torch is imported where tensors are handled: table-only jobs skip its ~2 s import
+    import torch
 
 CHECKSUM_KEY = "toymodels_sha256"
 
@@ -47,6 +49,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 def tensors_checksum(tensors: Mapping[str, torch.Tensor]) -> str:
     """sha256 over every tensor's name, dtype, shape and bytes, in sorted name order."""
+    import torch
+
     digest = hashlib.sha256()
     for name in sorted(tensors):
         tensor = tensors[name].detach().cpu().contiguous()
@@ -57,6 +61,8 @@ def tensors_checksum(tensors: Mapping[str, torch.Tensor]) -> str:
 
 def save_tensors(path: str | os.PathLike, tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, Any] | None = None) -> None:
     """Write tensors atomically with a content checksum; ``metadata`` values are stored as JSON."""
+    from safetensors.torch import save_file
+
     cpu = {name: t.detach().cpu().contiguous() for name, t in tensors.items()}
     meta = {key: json.dumps(value) for key, value in (metadata or {}).items()}
     meta[CHECKSUM_KEY] = tensors_checksum(cpu)
@@ -66,6 +72,9 @@ def save_tensors(path: str | os.PathLike, tensors: Mapping[str, torch.Tensor], m
 
 def load_tensors(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Read tensors and metadata, verifying the checksum written by :func:`save_tensors`."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
     path = Path(path)
     if not path.exists():
         raise ArtifactError(f"{path}: missing; {_rebuild_hint(path)}")

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import subprocess
+from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any, Iterable, Mapping
-
-import torch
 
 from toymodels import __version__
 from toymodels.artifacts import sha256_file
@@ -14,7 +13,7 @@ from toymodels.artifacts import sha256_file
 
 def code_version(repo: str | Path = ".") -> dict[str, Any]:
     """Package version, and the git commit (with a dirty flag) when run inside a checkout."""
-    version: dict[str, Any] = {"toymodels": __version__, "torch": torch.__version__}
+    version: dict[str, Any] = {"toymodels": __version__, "torch": package_version("torch")}
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo, capture_output=True, text=True, check=True).stdout.strip()
