@@ -162,7 +162,7 @@ def train_model(params: Mapping[str, Any], data: Mapping[str, torch.Tensor], *,
     device = stream.features.device
     model = initial_model(params, specs, stream)
     streams = stream_seeds(params)
-    n_seeds, n_variants = len(streams), len(specs) // len(streams)
+    n_variants = len(specs) // len(streams)
     alpha = torch.tensor([spec.alpha for spec in specs], device=device)
     batch, steps = int(params["batch_size"]), int(params["steps"])
     every, window = int(params["resample_every"]), int(params["resample_window"])
