@@ -57,7 +57,7 @@ def snapshot(workdir: Path) -> dict[Path, tuple[bytes, int]]:
 
 
 def test_hard_kill_mid_training_loses_nothing_and_resumes(tmp_path):
-    # two quick cells and one long cell (~10 s of training) that is killed after its first snapshot
+    # two quick cells and one long cell (~20 s of training) that is killed after its first snapshot
     config = double_descent_config({"dataset_size": {"sweep": {"m": [2], "T": [4, 20, 1000]}}},
                                    n_features=500, steps=6000, test_size=300)
     path = write_config(tmp_path / "kill.yaml", config)
@@ -67,10 +67,11 @@ def test_hard_kill_mid_training_loses_nothing_and_resumes(tmp_path):
     command = [SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "--directory", str(tmp_path / "run"), "--cores", "2",
                f"--configfile={path}"]
     quick_model = long_cell.parent / "T=4" / "model.safetensors"
-    process = subprocess.Popen(command, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first_log = tmp_path / "interrupted-run.log"
+    process = subprocess.Popen(command, env=env, start_new_session=True, stdout=first_log.open("w"), stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 300
     while not ((long_cell / "resume.safetensors").exists() and quick_model.exists()):
-        assert process.poll() is None, "the run ended before the long cell was interrupted"
+        assert process.poll() is None, f"the run ended before the long cell was interrupted:\n{first_log.read_text()[-3000:]}"
         assert time.monotonic() < deadline, "no snapshot appeared within 300 s"
         time.sleep(0.2)
     time.sleep(0.7)

@@ -36,6 +36,14 @@ def save_figure(fig, png_path: str, pdf_path: str) -> None:
     plt.close(fig)
 
 
+def log_scale(ax, axis: str = "x") -> None:
+    """Log scale labelled at powers of ten only (minor labels collide on x axes spanning about a decade)."""
+    from matplotlib.ticker import NullFormatter
+
+    getattr(ax, f"set_{axis}scale")("log")
+    getattr(ax, f"{axis}axis").set_minor_formatter(NullFormatter())
+
+
 def value_colors(values: Sequence, cmap: str = "viridis", log: bool = False) -> dict:
     """One colour per sorted distinct value (a log-spaced palette for log-swept values)."""
     ordered = sorted(set(values))
@@ -81,6 +89,10 @@ def vector_fan(ax, x: np.ndarray, y: np.ndarray, color: str, limit: float | None
     ax.set_aspect("equal")
     ax.set_xticks([])
     ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    ax.axhline(0, color="0.85", lw=0.5, zorder=0)
+    ax.axvline(0, color="0.85", lw=0.5, zorder=0)
     return limit
 
 

@@ -7,8 +7,8 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from toymodels.plotting import (DATAPOINT_COLOR, FEATURE_COLOR, heatmap, new_figure, sweep_lines, value_colors,
-                                vector_fan)
+from toymodels.plotting import (DATAPOINT_COLOR, FEATURE_COLOR, heatmap, log_scale, new_figure, sweep_lines,
+                                value_colors, vector_fan)
 
 Tables = Mapping[str, Mapping[str, pd.DataFrame]]
 
@@ -60,7 +60,7 @@ def _vector_grid(tables: Tables, options: Mapping[str, Any], consistent: bool):
         norms = fig.add_subplot(gs[2, :])
         sweep_lines(norms, instances, "T", "W_frobenius", label="$||W||_F$", color=FEATURE_COLOR, show_points=True)
         sweep_lines(norms, instances, "T", "b_norm", label="$||b||_2$", color=DATAPOINT_COLOR, show_points=True)
-        norms.set_xscale("log")
+        log_scale(norms)
         norms.set_xlabel("dataset size T")
         norms.set_ylabel("norm")
         norms.legend()
@@ -94,7 +94,7 @@ def _dimensionality(tables: Tables, options: Mapping[str, Any]):
         dim_ax.scatter(table["T"] * jitter, table["dimensionality"], s=3, color=color, alpha=0.25, linewidths=0, label=label)
     t_values = np.array(sorted(instances["T"].unique()), float)
     dim_ax.plot(t_values, where["m"] / t_values, color="k", lw=0.8, ls="--", label="m / T")
-    dim_ax.set_xscale("log")
+    log_scale(dim_ax)
     dim_ax.set_yscale("symlog", linthresh=1e-2)
     dim_ax.set_ylim(0, 1.05)
     dim_ax.set_xlabel("dataset size T")
@@ -123,7 +123,7 @@ def _regularisation(tables: Tables, options: Mapping[str, Any]):
             instances = instances[instances["selected"]]
         sweep_lines(ax, instances, "T", "test_loss", hue, log_hue=True, label_format="{:g}")
         ax.axhline(1.0, color="tab:green", lw=0.8, ls=":")
-        ax.set_xscale("log")
+        log_scale(ax)
         ax.set_yscale("log")
         ax.set_xlabel("dataset size T")
         ax.set_title(f"m = {instances['m'].iloc[0]}: test loss by {hue.replace('_', ' ')}")
@@ -142,7 +142,7 @@ def _generalising_scale(tables: Tables, options: Mapping[str, Any]):
     sweep_lines(axes[0, 1], sparsity, "T_density", "max_feature_dimensionality", "density", log_hue=True, label_format="{:g}")
     axes[0, 1].set_xlabel("T (1 - S): expected non-zeros per feature")
     for ax in axes[0]:
-        ax.set_xscale("log")
+        log_scale(ax)
         ax.legend()
     axes[0, 0].set_ylabel("max feature dimensionality")
     fig.suptitle("Where generalisation starts: max feature dimensionality against T and T(1-S)")
