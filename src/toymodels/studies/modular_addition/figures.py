@@ -101,10 +101,11 @@ def _survivors(tables: Tables, options: Mapping[str, Any]):
     instances, x = tables["sweep"]["instances"], options.get("x", "d")
     fig, axes = new_figure(1, 2, size=(3.6, 3.0), layout="constrained")
     sweep_lines(axes[0, 0], instances, x, "n_survivors", color="tab:blue", label="mean over seeds")
-    axes[0, 0].set_ylabel("surviving frequencies (final $S_k$ > 2 x mean)")
+    axes[0, 0].set_ylabel("surviving frequencies (survivor rule)")
     sweep_lines(axes[0, 1], instances, x, "test_accuracy", color="tab:green", label="test accuracy")
     sweep_lines(axes[0, 1], instances, x, "train_accuracy", color="0.4", label="train accuracy", linestyle="--")
     axes[0, 1].set_ylabel("accuracy")
+    axes[0, 1].set_ylim(0, 1.05)
     for ax in axes[0]:
         ax.set_xscale("log", base=2)
         ax.set_xlabel(x.replace("_", " "))
