@@ -46,6 +46,24 @@ def dataset_file(study, cell):
     return f"results/{study}/datasets/{data_path(cell.params, STUDIES[study].DATA_KEYS)}/data.safetensors"
 
 
+def upstream_files(study, data):
+    """Other studies' artifacts a study's dataset is built from: its optional ``upstream(values, config)``.
+
+    A study that reads cached results of other studies (their models, checkpoints, datasets, tables) declares them
+    here, so they are inputs of its dataset job: Snakemake builds them once and never retrains them for this study.
+    """
+    study_module = STUDIES[study]
+    return study_module.upstream(DATASETS[(study, data)], config) if hasattr(study_module, "upstream") else {}
+
+
+# A missing source grid or cell fails here, at parse time, with the study's own message.
+for (_study, _data) in DATASETS:
+    try:
+        upstream_files(_study, _data)
+    except ValueError as error:
+        raise WorkflowError(f"studies.{_study}: {error}") from None
+
+
 def collected_tables(study, grid):
     return [f"results/{study}/{grid}/{table}.parquet" for table in (*STUDIES[study].TABLES, "history")]
 

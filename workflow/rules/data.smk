@@ -4,6 +4,8 @@ for _study in STUDIES:
     rule:
         name:
             f"dataset_{_study}"
+        input:
+            unpack(lambda wc, study=_study: upstream_files(study, wc.data)),
         output:
             f"results/{_study}/datasets/{{data}}/data.safetensors",
         params:
@@ -15,4 +17,4 @@ for _study in STUDIES:
             mem_mb=2000,
             runtime=10,
         script:
-            "../scripts/dataset.py"
+            "../scripts/upstream_dataset.py" if hasattr(STUDIES[_study], "upstream") else "../scripts/dataset.py"
