@@ -1,0 +1,181 @@
+"""The endpoint bundle: every cached model of one source grid, its init, its measured row and its data splits.
+
+``upstream`` names the source grid's artifacts (Snakemake inputs of the bundle's dataset job); ``make_dataset`` reads
+them into one safetensors file, so the study's train and measure jobs never touch another study's files.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+
+from toymodels.artifacts import load_tensors, read_table
+from toymodels.grid import cell_path, data_path, derive_seed, grid_cells
+from toymodels.studies import load_study
+from toymodels.training import unflatten_checkpoints
+
+DATA_KEYS = ("source_study", "source_grid", "eval_samples")
+SOURCES = ("monosemanticity", "double_descent")
+SOURCE_FILES = ("model", "checkpoints", "instances", "data")
+
+
+def source_cells(values: Mapping[str, Any], config: Mapping[str, Any]):
+    """The cells of the source grid, expanded exactly as the source study's rules expand them."""
+    study, grid = values["source_study"], values["source_grid"]
+    block = (config.get("studies") or {}).get(study)
+    if block is None:
+        raise ValueError(f"source_study {study!r} is not in this config; add its block (grid {grid!r}) or drop the grid")
+    if grid not in block["grids"]:
+        raise ValueError(f"source_grid {grid!r} is not a grid of {study}; its grids: {sorted(block['grids'])}")
+    return grid_cells(study, grid, block["defaults"], block["grids"][grid])
+
+
+def upstream(values: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, list[str]]:
+    """model, checkpoints, instances and data files of every source cell, in cell order (paths from the workdir)."""
+    cells = source_cells(values, config)
+    keys = load_study(values["source_study"]).DATA_KEYS
+    base = [f"results/{cell.directory}" for cell in cells]
+    return {
+        "model": [f"{b}/model.safetensors" for b in base],
+        "checkpoints": [f"{b}/checkpoints.safetensors" for b in base],
+        "instances": [f"{b}/instances.parquet" for b in base],
+        "data": [f"results/{cell.study}/datasets/{data_path(cell.params, keys)}/data.safetensors" for cell in cells],
+    }
+
+
+def _splits(source: str, params: Mapping[str, Any], data: Mapping[str, torch.Tensor], limit: int,
+            seed: int) -> dict[str, torch.Tensor]:
+    """train and test inputs x and targets y of one source dataset, at most ``limit`` samples each.
+
+    monosemanticity: train = fresh samples of the training distribution (its batches are fresh every step), test = the
+    study's fixed evaluation set; double_descent: its finite training set and its test set (targets = inputs).
+    """
+    if source == "monosemanticity":
+        from toymodels.studies.monosemanticity.data import sample_task, task_target
+        generator = torch.Generator().manual_seed(seed)
+        train_v = sample_task(params["task"], data["probabilities"], limit, generator)
+        test_v = data["eval_v"][:limit]
+        return {"train_x": train_v @ data["P"].T, "train_y": task_target(params["task"], train_v, data["Q"]),
+                "test_x": test_v @ data["P"].T, "test_y": task_target(params["task"], test_v, data["Q"]), "P": data["P"]}
+    from toymodels.studies.double_descent.data import load_dataset
+    x_train, x_test = load_dataset(data)
+    return {"train_x": x_train[:limit], "train_y": x_train[:limit].clone(), "test_x": x_test[:limit], "test_y": x_test[:limit].clone()}
+
+
+def _numeric(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in row.items() if isinstance(v, (int, float, bool, str, np.generic))}
+
+
+def make_dataset(values: Mapping[str, Any], inputs: Mapping[str, list[str]]) -> dict[str, torch.Tensor]:
+    """model/<j>/<w> (final), init/<j>/<w> (step-0 checkpoint), split/<g>/<x|y> per source dataset g, and ``index``:
+    the JSON list of models (artifact path, cell, seed, dataset, source hyperparameters, instances row), as bytes."""
+    source, limit = values["source_study"], int(values["eval_samples"])
+    tensors, models, datasets = {}, [], []
+    for model_path, ckpt_path, table_path, data_path_ in zip(*(list(inputs[k]) for k in SOURCE_FILES)):
+        weights, meta = load_tensors(model_path)
+        steps = unflatten_checkpoints(load_tensors(ckpt_path)[0])
+        if 0 not in steps:
+            raise ValueError(f"{ckpt_path}: no step-0 checkpoint (needed for the init -> final path)")
+        if data_path_ not in datasets:
+            g = len(datasets)
+            datasets.append(data_path_)
+            seed = derive_seed("connectivity", "train_split", source, data_path_)
+            split = _splits(source, meta["values"], load_tensors(data_path_)[0], limit, seed)
+            tensors.update({f"split/{g}/{k}": v for k, v in split.items()})
+        instances = read_table(table_path).sort_values("seed")
+        for seed_index in range(next(iter(weights.values())).shape[0]):
+            j = len(models)
+            tensors.update({f"model/{j}/{n}": t[seed_index] for n, t in weights.items()})
+            tensors.update({f"init/{j}/{n}": t[seed_index] for n, t in steps[0].items()})
+            row = instances[instances["seed"] == seed_index].iloc[0].to_dict()
+            models.append({"model": model_path, "cell": cell_path(meta["swept"]), "seed": seed_index,
+                           "dataset": datasets.index(data_path_), "params": meta["values"], "instance": _numeric(row)})
+    tensors = {name: t.clone() for name, t in tensors.items()}  # own storage each (safetensors refuses shared views)
+    tensors["index"] = torch.tensor(list(json.dumps({"source": source, "models": models}).encode()), dtype=torch.uint8)
+    return tensors
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One trained model of the bundle, as an endpoint of paths."""
+
+    index: int
+    model: str            # artifact path of the source model.safetensors (all seeds of the cell)
+    cell: str
+    seed: int
+    dataset: int
+    params: dict
+    instance: dict
+    order: float          # the value the study orders models by (source instances column ``order_by``)
+    loss: float           # the source's own final loss (ties in ``order`` are broken by it)
+
+    @property
+    def label(self) -> str:
+        return f"{self.cell} s{self.seed}"
+
+
+LOSS_COLUMN = {"monosemanticity": "loss", "double_descent": "train_loss"}
+
+
+def _matches(params: Mapping[str, Any], where: Mapping[str, Any]) -> bool:
+    return all(params.get(k) in (v if isinstance(v, list) else [v]) for k, v in where.items())
+
+
+class Bundle:
+    """Read access to a bundle for one connectivity cell: the selected endpoints, their weights and data splits."""
+
+    def __init__(self, data: Mapping[str, torch.Tensor], params: Mapping[str, Any]) -> None:
+        index = json.loads(bytes(data["index"].tolist()).decode())
+        self.source, self.data = index["source"], data
+        where, order_by = params["source_where"] or {}, params["order_by"]
+        chosen = [m for m in index["models"] if _matches(m["params"], where)]
+        if len(chosen) < 4:
+            raise ValueError(f"source_where {where} keeps {len(chosen)} models of {params['source_grid']}; need at least 4")
+        if params["matrix_seeds"] == "best":
+            best = {}
+            for m in chosen:
+                key = LOSS_COLUMN[self.source]
+                if m["cell"] not in best or m["instance"][key] < best[m["cell"]]["instance"][key]:
+                    best[m["cell"]] = m
+            self.matrix_cells = {(m["cell"], m["seed"]) for m in best.values()}
+        else:
+            self.matrix_cells = {(m["cell"], m["seed"]) for m in chosen}
+        self.endpoints = []
+        for j, m in enumerate(index["models"]):
+            if m in chosen:
+                value = m["instance"].get(order_by, m["params"].get(order_by))
+                if value is None:
+                    raise ValueError(f"order_by {order_by!r} is neither an instances column nor a hyperparameter of {self.source}")
+                self.endpoints.append(Endpoint(j, m["model"], m["cell"], m["seed"], m["dataset"], m["params"], m["instance"],
+                                               float(value), float(m["instance"][LOSS_COLUMN[self.source]])))
+        self.endpoints.sort(key=lambda e: (e.order, -e.loss))
+        shapes = {tuple(self.weights(e)[n].shape for n in sorted(self.weights(e))) for e in self.endpoints}
+        if len(shapes) > 1:
+            raise ValueError(f"source_where {where} keeps models of different shapes {sorted(shapes)}; narrow it")
+
+    def weights(self, e: Endpoint, which: str = "model") -> dict[str, torch.Tensor]:
+        prefix = f"{which}/{e.index}/"
+        return {k.removeprefix(prefix): v for k, v in self.data.items() if k.startswith(prefix)}
+
+    def split(self, datasets: list[int], name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """Inputs and targets of split ``name`` (train | test) over the distinct datasets given, concatenated."""
+        unique = sorted(set(datasets))
+        return (torch.cat([self.data[f"split/{g}/{name}_x"] for g in unique]),
+                torch.cat([self.data[f"split/{g}/{name}_y"] for g in unique]))
+
+    def embedding(self, e: Endpoint) -> torch.Tensor | None:
+        return self.data.get(f"split/{e.dataset}/P")
+
+    def classes(self) -> dict[int, str]:
+        """'high' for the upper half of the ranking by ``order`` (ties by lower source loss), else 'low'."""
+        n = len(self.endpoints)
+        return {e.index: ("high" if rank >= n // 2 else "low") for rank, e in enumerate(self.endpoints)}
+
+    def representatives(self) -> dict[str, Endpoint]:
+        """low1, low2: the two lowest-ranked models; high1, high2: the two highest."""
+        e = self.endpoints
+        return {"low1": e[0], "low2": e[1], "high1": e[-1], "high2": e[-2]}

@@ -1,0 +1,195 @@
+"""The connectivity figures, drawn from collected Parquet tables only."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from toymodels.plotting import new_figure
+
+Tables = Mapping[str, Mapping[str, pd.DataFrame]]
+
+PLOTS: dict[str, tuple[str, ...]] = {
+    "paths": ("models",),
+    "barrier_matrix": ("models",),
+    "mli": ("monosemanticity", "double_descent"),
+    "stitching": ("models",),
+    "hopping": ("models",),
+    "universality": ("models",),
+}
+SPLIT_STYLE = {"train": "tab:blue", "test": "tab:red"}
+
+
+def _paths(tables: Tables, options: Mapping[str, Any]):
+    paths = tables["models"]["paths"]
+    alignment = options.get("alignment", "weight")
+    paths = paths[paths["alignment"].isin(["naive", alignment])]
+    pairs = tables["models"]["pairs"]
+    types = sorted(paths["pair_type"].unique(), key=lambda t: (len(set(t.split("-"))) > 1, t))  # same-class first
+    fig, axes = new_figure(2, len(types), size=(3.4, 2.6), sharex=True)
+    for column, pair_type in enumerate(types):
+        for row, split in enumerate(("train", "test")):
+            ax = axes[row, column]
+            part = paths[(paths["pair_type"] == pair_type) & (paths["split"] == split)]
+            for method, style in (("naive", "--"), (alignment, "-")):
+                lines = part[part["alignment"] == method]
+                for _, line in lines.groupby(["model_a", "seed_a", "model_b", "seed_b"]):
+                    ax.plot(line["alpha"], line["loss"], style, color=SPLIT_STYLE[split], lw=0.5, alpha=0.35)
+                mean = lines.groupby("alpha")["loss"].mean()
+                ax.plot(mean.index, mean.to_numpy(), style, color="k", lw=1.6,
+                        label=f"{'naive' if method == 'naive' else alignment + ' matched'} (mean)")
+            chosen = pairs[(pairs["pair_type"] == pair_type) & (pairs["split"] == split)]
+            naive = chosen[chosen["alignment"] == "naive"]["barrier_mean_endpoints"].mean()
+            matched = chosen[chosen["alignment"] == alignment]["barrier_mean_endpoints"].mean()
+            n_pairs = len(chosen[chosen["alignment"] == "naive"])
+            ax.set_title(f"{pair_type} ({split}, {n_pairs} pairs)\nmean barrier: naive {naive:.3g}, matched {matched:.3g}", fontsize=8)
+            ax.set_ylabel(f"{split} loss")
+        axes[1, column].set_xlabel("alpha (0 = A, 1 = B)")
+    axes[0, 0].legend(fontsize=6)
+    fig.suptitle(f"Loss along the straight path A -> B: naive (dashed) vs {alignment}-matched B (solid); "
+                 f"thin: each pair, thick: mean", y=1.02)
+    return fig
+
+
+def barrier_matrix(pairs: pd.DataFrame, alignment: str, split: str, barrier: str) -> tuple[np.ndarray, list[str]]:
+    """Symmetric [n, n] matrix of one barrier over the matrix models, ordered by their order value; and tick labels."""
+    part = pairs[pairs["in_matrix"] & (pairs["alignment"] == alignment) & (pairs["split"] == split)]
+    ends = pd.concat([part[["model_a", "seed_a", "order_a"]].set_axis(["model", "seed", "order"], axis=1),
+                      part[["model_b", "seed_b", "order_b"]].set_axis(["model", "seed", "order"], axis=1)])
+    ends = ends.drop_duplicates(["model", "seed"]).sort_values(["order", "model", "seed"]).reset_index(drop=True)
+    position = {(m, s): i for i, (m, s) in enumerate(zip(ends["model"], ends["seed"]))}
+    matrix = np.zeros((len(ends), len(ends)))
+    for _, row in part.iterrows():
+        i, j = position[(row["model_a"], row["seed_a"])], position[(row["model_b"], row["seed_b"])]
+        matrix[i, j] = matrix[j, i] = row[barrier]
+    return matrix, [f"{v:.3g}" for v in ends["order"]]
+
+
+def _barrier_matrix(tables: Tables, options: Mapping[str, Any]):
+    pairs = tables["models"]["pairs"]
+    alignment, split = options.get("alignment", "weight"), options.get("split", "test")
+    barrier, order_label = options.get("barrier", "barrier_mean_endpoints"), options.get("order_label", "order")
+    panels = [(m, *barrier_matrix(pairs, m, split, barrier)) for m in ("naive", alignment)]
+    vmax = max(float(p[1].max()) for p in panels) or 1.0
+    fig, axes = new_figure(1, 2, size=(4.2, 3.8))
+    image = None
+    for ax, (method, matrix, ticks) in zip(axes[0], panels):
+        image = ax.imshow(matrix, cmap="magma", vmin=0, vmax=vmax, interpolation="nearest")
+        ax.grid(False)
+        ax.set_xticks(range(len(ticks)), ticks, rotation=90, fontsize=6)
+        ax.set_yticks(range(len(ticks)), ticks, fontsize=6)
+        ax.set_title(f"{'naive' if method == 'naive' else method + ' matched'}: mean {matrix[np.triu_indices(len(ticks), 1)].mean():.3g}")
+        ax.set_xlabel(f"model B, by {order_label}")
+    axes[0, 0].set_ylabel(f"model A, by {order_label}")
+    fig.colorbar(image, ax=axes[0].tolist(), label=f"{barrier} ({split} loss)", shrink=0.8)
+    fig.suptitle(f"Barrier between every pair of models, ordered by {order_label}", y=1.0)
+    return fig
+
+
+def _mli(tables: Tables, options: Mapping[str, Any]):
+    fig, axes = new_figure(1, 3, size=(3.6, 3.0))
+    colors = {"monosemanticity": "tab:purple", "double_descent": "tab:green"}
+    split = options.get("split", "test")
+    for column, role in enumerate(("monosemanticity", "double_descent")):
+        ax = axes[0, column]
+        curves = tables[role]["mli_paths"]
+        curves = curves[curves["split"] == split]
+        for _, line in curves.groupby(["model", "seed"]):
+            ax.plot(line["alpha"], line["loss"] / line["loss"].iloc[0], color=colors[role], lw=0.7, alpha=0.6)
+        ax.set_yscale("log")
+        ax.set_xlabel("alpha (0 = init, 1 = final)")
+        ax.set_title(f"{role}\n{split} loss / loss at init", fontsize=8)
+        mli = tables[role]["mli"]
+        mli = mli[mli["split"] == split]
+        axes[0, 2].scatter(mli["distance"], mli["relative_bump"], color=colors[role], s=14, alpha=0.8,
+                           label=f"{role} ({int(mli['monotonic'].sum())}/{len(mli)} monotonic)")
+    axes[0, 0].set_ylabel("L(alpha) / L(0)")
+    axes[0, 2].set_xlabel("||theta_T - theta_0|| / ||theta_T||")
+    axes[0, 2].set_ylabel("largest bump / L(0)")
+    axes[0, 2].set_title("largest bump\nagainst distance moved", fontsize=8)
+    axes[0, 2].legend(fontsize=6)
+    fig.suptitle("Monotonic linear interpolation from init to final", y=1.06)
+    return fig
+
+
+def _stitching(tables: Tables, options: Mapping[str, Any]):
+    stitching = tables["models"]["stitching"]
+    fig, axes = new_figure(1, 1, size=(6.0, 3.2))
+    ax = axes[0, 0]
+    labels = list(dict.fromkeys(f"{r.stitch}\n({r.class_a} -> {r.class_b})" for r in stitching.itertuples()))
+    for offset, split in ((-0.2, "train"), (0.2, "test")):
+        part = stitching[stitching["split"] == split]
+        ax.bar(np.arange(len(part)) + offset, part["penalty"], width=0.4, color=SPLIT_STYLE[split], label=split)
+    ax.axhline(0, color="k", lw=0.6)
+    ax.set_xticks(range(len(labels)), labels, fontsize=7)
+    ax.set_ylabel("stitching penalty\nloss(stitched) - loss(B)")
+    ax.legend(fontsize=7)
+    fig.suptitle("Stitching A's hidden layer into B's output layer through a trained affine map")
+    return fig
+
+
+def _symlog(ax, lams: pd.Series) -> None:
+    """A symmetric-log lambda axis, linear below the smallest positive lambda so that lambda = 0 is shown."""
+    positive = lams[lams > 0]
+    ax.set_xscale("symlog", linthresh=float(positive.min()) if len(positive) else 1.0)
+    ax.set_xlim(float(lams.min()), float(lams.max()) * 1.5)
+
+
+def _hopping(tables: Tables, options: Mapping[str, Any]):
+    hopping = tables["models"]["hopping"]
+    show_mono = bool(hopping["mono_final"].notna().any())
+    fig, axes = new_figure(1, 3 if show_mono else 2, size=(3.6, 3.0))
+    colors = dict(zip(sorted(hopping["direction"].unique()), ("tab:orange", "tab:blue")))
+    panels = list(axes[0])
+    for direction, part in hopping.groupby("direction"):
+        part = part.sort_values("lam")
+        color = colors[direction]
+        landed = part[part["in_b_basin"]]
+        jump = f"lambda* = {landed['lam'].min():.3g}" if len(landed) else "no hop"
+        panels[0].plot(part["lam"], part["barrier_to_a"], "--o", ms=3, color=color, label=f"{direction}: to A")
+        panels[0].plot(part["lam"], part["barrier_to_b"], "-o", ms=3, color=color, label=f"{direction}: to B ({jump})")
+        panels[1].plot(part["lam"], part["distance_to_b"], "-o", ms=3, color=color, label=direction)
+        if show_mono:
+            panels[2].plot(part["lam"], part["mono_final"], "-o", ms=3, color=color, label=direction)
+            panels[2].axhline(float(part["mono_a"].iloc[0]), color=color, lw=0.7, ls="--")
+            panels[2].axhline(float(part["mono_b"].iloc[0]), color=color, lw=0.7, ls=":")
+    for ax in panels:
+        _symlog(ax, hopping["lam"])
+        ax.set_xlabel("pull strength lambda")
+    panels[0].set_ylabel("barrier (mean endpoints, test loss)")
+    panels[0].set_title("barrier to A (dashed)\nand to B (solid)", fontsize=8)
+    panels[1].set_ylabel("||theta - pi(theta_B)|| / ||pi(theta_B)||")
+    panels[1].set_title("distance to matched B\nafter settling", fontsize=8)
+    panels[0].legend(fontsize=6)
+    if show_mono:
+        panels[2].set_ylabel("#mono / #features")
+        panels[2].set_title("monosemanticity\n(dashed: A, dotted: B)", fontsize=8)
+    fig.suptitle("Basin hopping: train A with lambda ||theta - pi(theta_B)||^2, then without it", y=1.08)
+    return fig
+
+
+def _universality(tables: Tables, options: Mapping[str, Any]):
+    table = tables["models"]["universality"].dropna(subset=["correlation"])
+    fig, axes = new_figure(1, 1, size=(5.0, 3.2))
+    ax = axes[0, 0]
+    bins = np.linspace(-1, 1, 41)
+    for method, color in (("naive", "0.6"), ("activation", "tab:purple")):
+        values = table[table["matching"] == method]["correlation"]
+        ax.hist(values, bins=bins, color=color, alpha=0.7,
+                label=f"{'by index' if method == 'naive' else 'activation matched'} (median {values.median():.2f})")
+    n_pairs = len(table[["model", "seed_a", "seed_b"]].drop_duplicates())
+    ax.set_xlabel("correlation of a neuron with its partner in another seed (test inputs)")
+    ax.set_ylabel("neurons")
+    ax.legend(fontsize=7)
+    ax.set_title(f"Cross-seed universality ({n_pairs} seed pairs; dead neurons left out)")
+    return fig
+
+
+_DRAW = {"paths": _paths, "barrier_matrix": _barrier_matrix, "mli": _mli, "stitching": _stitching,
+         "hopping": _hopping, "universality": _universality}
+
+
+def draw(plot: str, tables: Tables, options: Mapping[str, Any]):
+    return _DRAW[plot](tables, options)

@@ -1,0 +1,132 @@
+"""The study's own (short) training: affine stitches between endpoints and basin-hopping runs.
+
+Both train full-batch on fixed splits of the bundle with AdamW at a constant learning rate (no weight decay); the
+instance axis holds the stitched pairs, and the (direction, lambda) hopping runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import pandas as pd
+import torch
+
+from toymodels.grid import derive_seed
+from toymodels.studies.connectivity.bundle import Bundle, Endpoint
+from toymodels.studies.connectivity.families import evaluate, family_of
+from toymodels.training import TrainConfig, TrainResult, train
+
+# (A, B) by representative: same class twice, across classes both ways, and A stitched to itself (control).
+STITCH_PAIRS = (("high1", "high2"), ("low1", "low2"), ("low1", "high1"), ("high1", "low1"), ("high1", "high1"))
+# Basin hopping: A trained towards pi(B), from the low class to the high class and back.
+HOP_PAIRS = (("low1", "high1"), ("high1", "low1"))
+
+
+def stitch_init(za: torch.Tensor, zb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Least-squares affine map zb ~ M za + c over the samples (za [n, kA], zb [n, kB]): M [kB, kA], c [kB]."""
+    design = torch.cat([za, torch.ones(za.shape[0], 1)], dim=1).double()
+    solution = torch.linalg.lstsq(design, zb.double(), driver="gelsd").solution.float()
+    return solution[:-1].T.contiguous(), solution[-1].contiguous()
+
+
+def stitched_output(family, b: Mapping[str, torch.Tensor], M: torch.Tensor, c: torch.Tensor, za: torch.Tensor) -> torch.Tensor:
+    """B's output layer on the mapped hidden layer of A: decode_B(M z_A + c), for one pair; za [n, kA] -> [n, out]."""
+    return family.decode({n: t[None] for n, t in b.items()}, (za @ M.T + c)[None])[0]
+
+
+def _config(params: Mapping[str, Any], steps: int, lr: float) -> TrainConfig:
+    return TrainConfig(steps=steps, lr=lr, optimizer="adamw", schedule="constant",
+                       history_points=int(params["history_points"]), checkpoint_points=2, progress=False)
+
+
+def _seeds(seed: int, run: str, n: int) -> list[int]:
+    return [derive_seed(seed, run, i) for i in range(n)]
+
+
+def pair_split(bundle: Bundle, a: Endpoint, b: Endpoint, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+    return bundle.split([a.dataset, b.dataset], name)
+
+
+def train_stitches(params: Mapping[str, Any], bundle: Bundle, seed: int) -> TrainResult:
+    """Train only M, c of every STITCH_PAIRS stitch on the pair's train split, from the least-squares map of z_A to z_B."""
+    family = family_of(bundle.source, bundle.endpoints[0].params)
+    reps = bundle.representatives()
+    pairs = [(reps[a], reps[b]) for a, b in STITCH_PAIRS]
+    inputs = []
+    for a, b in pairs:
+        x, y = pair_split(bundle, a, b, "train")
+        za = family.encode({n: t[None] for n, t in bundle.weights(a).items()}, x)[0]
+        zb = family.encode({n: t[None] for n, t in bundle.weights(b).items()}, x)[0]
+        inputs.append((za, y, bundle.weights(b), *stitch_init(za, zb)))
+    model = {"M": torch.stack([i[3] for i in inputs]), "c": torch.stack([i[4] for i in inputs])}
+
+    def loss_fn(step: int) -> torch.Tensor:
+        return torch.stack([(stitched_output(family, wb, model["M"][i], model["c"][i], za) - y).pow(2).sum(1).mean()
+                            for i, (za, y, wb, _, _) in enumerate(inputs)])
+
+    return train(model, loss_fn, _config(params, int(params["stitch_steps"]), float(params["stitch_lr"])),
+                 _seeds(seed, "stitch", len(pairs)), description="connectivity stitching")
+
+
+def hop_setup(params: Mapping[str, Any], bundle: Bundle) -> list[tuple[Endpoint, Endpoint, dict, float]]:
+    """(A, B, pi(theta_B) aligned to A, lambda) per hopping instance: direction-major, lambda-minor."""
+    family = family_of(bundle.source, bundle.endpoints[0].params)
+    reps = bundle.representatives()
+    runs = []
+    for a_name, b_name in HOP_PAIRS:
+        a, b = reps[a_name], reps[b_name]
+        x, _ = pair_split(bundle, a, b, "train")
+        target = family.align(params["hop_alignment"], bundle.weights(a), bundle.weights(b), x)
+        runs.extend((a, b, target, float(lam)) for lam in params["hop_lambdas"])
+    return runs
+
+
+def train_hops(params: Mapping[str, Any], bundle: Bundle, seed: int) -> tuple[TrainResult, TrainResult]:
+    """From A's final weights: hop_steps with loss + lambda ||theta - pi(theta_B)||^2 on A's train split, then
+    settle_steps without the pull, so each run settles into whichever basin it was pushed into."""
+    family = family_of(bundle.source, bundle.endpoints[0].params)
+    runs = hop_setup(params, bundle)
+    names = family.names
+    model = {n: torch.stack([bundle.weights(a)[n] for a, _, _, _ in runs]) for n in names}
+    target = {n: torch.stack([t[n] for _, _, t, _ in runs]) for n in names}
+    lam = torch.tensor([r[3] for r in runs])
+    data = [bundle.split([a.dataset], "train") for a, _, _, _ in runs]
+    groups = {}
+    for i, (a, _, _, _) in enumerate(runs):
+        groups.setdefault(a.dataset, []).append(i)
+
+    def task_loss() -> torch.Tensor:
+        out = torch.zeros(len(runs))
+        for dataset, rows in groups.items():
+            x, y = data[rows[0]]
+            loss, _ = evaluate(family, {n: model[n][rows] for n in names}, x, y)
+            out = out.index_put((torch.tensor(rows),), loss)
+        return out
+
+    def pulled(step: int) -> torch.Tensor:
+        pull = sum((model[n] - target[n]).pow(2).flatten(1).sum(1) for n in names)
+        return task_loss() + lam * pull
+
+    steps, lr = int(params["hop_steps"]), float(params["hop_lr"])
+    hop = train(model, pulled, _config(params, steps, lr), _seeds(seed, "hop", len(runs)), description="connectivity hop")
+    model = {n: t.clone() for n, t in hop.params.items()}
+    settle = train(model, lambda step: task_loss(), _config(params, int(params["settle_steps"]), lr),
+                   _seeds(seed, "settle", len(runs)), description="connectivity settle")
+    return hop, settle
+
+
+def train_connectivity(params: Mapping[str, Any], data: Mapping[str, torch.Tensor], seeds: list[int]) -> TrainResult:
+    """Stitches and hops of one cell as one result: weights ``stitch/M``, ``stitch/c``, ``hop/<name>`` (after settling);
+    history rows carry ``run`` = stitch | hop | settle (settle steps continue the hop's count)."""
+    bundle = Bundle(data, params)
+    stitch = train_stitches(params, bundle, seeds[0])
+    hop, settle = train_hops(params, bundle, seeds[0])
+    hop_steps = int(params["hop_steps"])
+    history = pd.concat([stitch.history.assign(run="stitch"), hop.history.assign(run="hop"),
+                         settle.history.assign(run="settle", step=settle.history["step"] + hop_steps)], ignore_index=True)
+    checkpoints: dict[int, dict[str, torch.Tensor]] = {}
+    for prefix, result, offset in (("stitch", stitch, 0), ("hop", hop, 0), ("hop", settle, hop_steps)):
+        for step, tensors in result.checkpoints.items():
+            checkpoints.setdefault(step + offset, {}).update({f"{prefix}/{n}": t for n, t in tensors.items()})
+    weights = {"stitch/M": stitch.params["M"], "stitch/c": stitch.params["c"], **{f"hop/{n}": t for n, t in settle.params.items()}}
+    return TrainResult(weights, history, checkpoints)

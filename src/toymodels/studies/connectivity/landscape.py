@@ -1,0 +1,76 @@
+"""Formulas of the connectivity study: interpolation, barriers, MLI bumps, matchings, neuron correlations."""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+import torch
+from scipy.optimize import linear_sum_assignment
+
+Weights = Mapping[str, torch.Tensor]
+
+
+def alphas(points: int) -> torch.Tensor:
+    """alpha_0 = 0 .. alpha_{n-1} = 1, evenly spaced."""
+    return torch.linspace(0.0, 1.0, points)
+
+
+def interpolate(a: Weights, b: Weights, alpha: torch.Tensor) -> dict[str, torch.Tensor]:
+    """theta(alpha) = (1 - alpha) theta_A + alpha theta_B for every alpha, stacked as the instance axis."""
+    out = {}
+    for name in a:
+        shape = (-1,) + (1,) * a[name].dim()
+        out[name] = (1 - alpha.view(shape)) * a[name] + alpha.view(shape) * b[name]
+    return out
+
+
+def barriers(alpha: torch.Tensor, losses: torch.Tensor) -> tuple[float, float]:
+    """(barrier_mean_endpoints, barrier_linear) of a loss curve L(alpha) sampled at ``alpha`` (0 and 1 included).
+
+    mean endpoints (Frankle et al. 2020): max_alpha L(alpha) - (L(0) + L(1)) / 2;
+    linear (Entezari et al. 2021): max_alpha [L(alpha) - ((1 - alpha) L(0) + alpha L(1))].
+    """
+    start, end = losses[0], losses[-1]
+    mean_endpoints = losses.max() - (start + end) / 2
+    linear = (losses - ((1 - alpha) * start + alpha * end)).max()
+    return float(mean_endpoints), float(linear)
+
+
+def mli_bumps(losses: torch.Tensor) -> tuple[float, float]:
+    """(bump, bump_above_start) of a loss curve from init (first) to final (last).
+
+    bump: the largest rise max_{alpha < alpha'} L(alpha') - L(alpha) (0 iff L is non-increasing: MLI holds);
+    bump_above_start: max(0, max_alpha L(alpha) - L(0)).
+    """
+    running_min = torch.cummin(losses, dim=0).values
+    return float((losses - running_min).max()), float((losses.max() - losses[0]).clamp_min(0))
+
+
+def relative_distance(init: Weights, final: Weights) -> float:
+    """||theta_T - theta_0|| / ||theta_T|| over all parameters."""
+    diff = sum(float((final[n] - init[n]).pow(2).sum()) for n in final)
+    norm = sum(float(final[n].pow(2).sum()) for n in final)
+    return float(np.sqrt(diff / norm)) if norm > 0 else float("nan")
+
+
+def match_permutation(similarity: torch.Tensor) -> torch.Tensor:
+    """perm maximising sum_i similarity[i, perm[i]] (scipy's linear_sum_assignment): B's unit perm[i] goes to slot i."""
+    rows, cols = linear_sum_assignment(similarity.detach().double().cpu().numpy(), maximize=True)
+    perm = np.empty_like(cols)
+    perm[rows] = cols
+    return torch.as_tensor(perm, dtype=torch.long)
+
+
+def procrustes(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Orthogonal O maximising <A, O B>_F for A, B [m, n]: O = U V^T from the SVD U S V^T of A B^T."""
+    u, _, vh = torch.linalg.svd(a.double() @ b.double().T)
+    return (u @ vh).to(a.dtype)
+
+
+def neuron_correlations(za: torch.Tensor, zb: torch.Tensor) -> torch.Tensor:
+    """Pearson correlation over samples of za[:, i] and zb[:, i], [k]; NaN where either neuron is constant (dead)."""
+    za, zb = za.double() - za.double().mean(0), zb.double() - zb.double().mean(0)
+    sa, sb = za.norm(dim=0), zb.norm(dim=0)
+    corr = (za * zb).sum(0) / (sa * sb)
+    return torch.where((sa > 1e-12) & (sb > 1e-12), corr, torch.full_like(corr, float("nan"))).float()

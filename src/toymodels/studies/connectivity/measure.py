@@ -1,0 +1,180 @@
+"""Per-cell tables of the connectivity study (columns documented in docs/studies/connectivity.md)."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Any, Mapping
+
+import pandas as pd
+import torch
+
+from toymodels.studies.connectivity.bundle import Bundle, Endpoint
+from toymodels.studies.connectivity.families import evaluate, family_of
+from toymodels.studies.connectivity.fit import STITCH_PAIRS, hop_setup, pair_split, stitched_output
+from toymodels.studies.connectivity.landscape import (alphas, barriers, interpolate, mli_bumps, neuron_correlations,
+                                                      relative_distance)
+
+TABLES = ("pairs", "paths", "mli", "mli_paths", "stitching", "hopping", "universality")
+SPLITS = ("train", "test")
+
+
+def _mono(e: Endpoint) -> float:
+    return float(e.instance.get("mono_fraction_features", math.nan))
+
+
+def _describe(bundle: Bundle, classes: Mapping[int, str], names: list[str], a: Endpoint, b: Endpoint) -> dict[str, Any]:
+    """Columns naming a pair: artifact paths, cells, seeds, order values, monosemanticity, classes and pair type."""
+    label = {"low": names[0], "high": names[1]}
+    ca, cb = label[classes[a.index]], label[classes[b.index]]
+    return {"model_a": a.model, "seed_a": a.seed, "cell_a": a.cell, "model_b": b.model, "seed_b": b.seed, "cell_b": b.cell,
+            "order_a": a.order, "order_b": b.order, "mono_a": _mono(a), "mono_b": _mono(b),
+            "class_a": ca, "class_b": cb, "pair_type": "-".join(sorted([ca, cb], key=lambda c: -names.index(c)))}
+
+
+def path_losses(family, a: Mapping[str, torch.Tensor], b: Mapping[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor,
+                alpha: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Loss and error at every alpha of the straight path from a to b."""
+    with torch.no_grad():
+        return evaluate(family, interpolate(a, b, alpha), x, y)
+
+
+def _pairs(bundle: Bundle) -> list[tuple[Endpoint, Endpoint, bool]]:
+    """(a, b, in_matrix): every pair of matrix models, plus every pair of seeds of one source cell; a ranks lower."""
+    out = []
+    for a, b in itertools.combinations(bundle.endpoints, 2):
+        in_matrix = (a.cell, a.seed) in bundle.matrix_cells and (b.cell, b.seed) in bundle.matrix_cells
+        if in_matrix or a.cell == b.cell:
+            out.append((a, b, in_matrix))
+    return out
+
+
+def connectivity_tables(params: Mapping[str, Any], bundle: Bundle, family, alpha: torch.Tensor) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """pairs (barriers per pair, alignment and split) and paths (loss and error along every path)."""
+    classes, names = bundle.classes(), list(params["class_names"])
+    pair_rows, path_rows = [], []
+    for a, b, in_matrix in _pairs(bundle):
+        wa, wb = bundle.weights(a), bundle.weights(b)
+        x_match, _ = pair_split(bundle, a, b, "train")
+        described = _describe(bundle, classes, names, a, b)
+        for method in family.alignments:
+            aligned = family.align(method, wa, wb, x_match)
+            for split in SPLITS:
+                x, y = pair_split(bundle, a, b, split)
+                loss, error = path_losses(family, wa, aligned, x, y, alpha)
+                mean_endpoints, linear = barriers(alpha, loss)
+                error_mean_endpoints, _ = barriers(alpha, error)
+                pair_rows.append({**described, "alignment": method, "permuted": method != "naive", "split": split,
+                                  "same_cell": a.cell == b.cell, "in_matrix": in_matrix,
+                                  "loss_a": float(loss[0]), "loss_b": float(loss[-1]), "max_loss": float(loss.max()),
+                                  "barrier_mean_endpoints": mean_endpoints, "barrier_linear": linear,
+                                  "error_barrier_mean_endpoints": error_mean_endpoints})
+                path_rows.extend({"model_a": a.model, "seed_a": a.seed, "model_b": b.model, "seed_b": b.seed,
+                                  "pair_type": described["pair_type"], "alignment": method, "permuted": method != "naive",
+                                  "split": split, "alpha": float(al), "loss": float(lo), "error": float(er)}
+                                 for al, lo, er in zip(alpha, loss, error))
+    return pd.DataFrame(pair_rows), pd.DataFrame(path_rows)
+
+
+def mli_tables(bundle: Bundle, family, alpha: torch.Tensor, names: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """mli (bumps and distance per model and split) and mli_paths (loss from init, alpha 0, to final, alpha 1)."""
+    classes = bundle.classes()
+    label = {"low": names[0], "high": names[1]}
+    rows, curve = [], []
+    for e in bundle.endpoints:
+        init, final = bundle.weights(e, "init"), bundle.weights(e)
+        distance = relative_distance(init, final)
+        for split in SPLITS:
+            x, y = bundle.split([e.dataset], split)
+            loss, _ = path_losses(family, init, final, x, y, alpha)
+            bump, above = mli_bumps(loss)
+            rows.append({"model": e.model, "seed": e.seed, "cell": e.cell, "order": e.order, "mono": _mono(e),
+                         "class": label[classes[e.index]], "split": split, "loss_init": float(loss[0]),
+                         "loss_final": float(loss[-1]), "bump": bump, "bump_above_start": above,
+                         "relative_bump": bump / float(loss[0]) if float(loss[0]) > 0 else math.nan,
+                         "distance": distance, "monotonic": bump <= 1e-6 * float(loss[0])})
+            curve.extend({"model": e.model, "seed": e.seed, "order": e.order, "split": split, "alpha": float(al),
+                          "loss": float(lo)} for al, lo in zip(alpha, loss))
+    return pd.DataFrame(rows), pd.DataFrame(curve)
+
+
+def stitching_table(params: Mapping[str, Any], bundle: Bundle, family, model: Mapping[str, torch.Tensor]) -> pd.DataFrame:
+    """Stitched loss, loss of A and of B, and penalty = loss(stitched) - loss(B), per stitched pair and split."""
+    reps, classes, names = bundle.representatives(), bundle.classes(), list(params["class_names"])
+    rows = []
+    for i, (a_name, b_name) in enumerate(STITCH_PAIRS):
+        a, b = reps[a_name], reps[b_name]
+        wa, wb = bundle.weights(a), bundle.weights(b)
+        for split in SPLITS:
+            x, y = pair_split(bundle, a, b, split)
+            with torch.no_grad():
+                za = family.encode({n: t[None] for n, t in wa.items()}, x)[0]
+                stitched = (stitched_output(family, wb, model["stitch/M"][i], model["stitch/c"][i], za) - y).pow(2).sum(1).mean()
+                loss_a, _ = evaluate(family, {n: t[None] for n, t in wa.items()}, x, y)
+                loss_b, _ = evaluate(family, {n: t[None] for n, t in wb.items()}, x, y)
+            rows.append({**_describe(bundle, classes, names, a, b), "stitch": f"{a_name} -> {b_name}", "split": split,
+                         "loss_stitched": float(stitched), "loss_a": float(loss_a[0]), "loss_b": float(loss_b[0]),
+                         "penalty": float(stitched) - float(loss_b[0])})
+    return pd.DataFrame(rows)
+
+
+def hopping_table(params: Mapping[str, Any], bundle: Bundle, family, model: Mapping[str, torch.Tensor],
+                  alpha: torch.Tensor) -> pd.DataFrame:
+    """Per (direction, lambda): the settled model's loss, monosemanticity, distance to pi(B), barriers to A and B."""
+    classes, names = bundle.classes(), list(params["class_names"])
+    method = params["hop_alignment"]
+    rows = []
+    for i, (a, b, target, lam) in enumerate(hop_setup(params, bundle)):
+        final = {n: model[f"hop/{n}"][i] for n in family.names}
+        wa = bundle.weights(a)
+        x_match, _ = pair_split(bundle, a, b, "train")
+        x, y = pair_split(bundle, a, b, "test")
+        to_a, _ = path_losses(family, final, family.align(method, final, wa, x_match), x, y, alpha)
+        to_b, _ = path_losses(family, final, family.align(method, final, bundle.weights(b), x_match), x, y, alpha)
+        P = bundle.embedding(a)
+        with torch.no_grad():
+            mono = family.mono({n: t[None] for n, t in final.items()}, P)
+        dist = sum(float((final[n] - target[n]).pow(2).sum()) for n in final) ** 0.5
+        norm = sum(float(target[n].pow(2).sum()) for n in target) ** 0.5
+        barrier_a, barrier_b = barriers(alpha, to_a)[0], barriers(alpha, to_b)[0]
+        described = _describe(bundle, classes, names, a, b)
+        rows.append({**described, "direction": f"{described['class_a']} -> {described['class_b']}", "lam": lam,
+                     "loss": float(to_a[0]),
+                     "mono_final": float(mono[0]), "distance_to_b": dist / norm,
+                     "barrier_to_a": barrier_a, "barrier_to_b": barrier_b, "in_b_basin": barrier_b < barrier_a})
+    return pd.DataFrame(rows)
+
+
+def universality_table(bundle: Bundle, family) -> pd.DataFrame:
+    """Correlation over the test split of each hidden unit of A with its partner in B (another seed of the same source
+    cell): paired by activation matching, and by index (naive) as the chance baseline; NaN for dead units."""
+    rows = []
+    for a, b in itertools.combinations(bundle.endpoints, 2):
+        if a.cell != b.cell:
+            continue
+        wa, wb = bundle.weights(a), bundle.weights(b)
+        x_match, _ = bundle.split([a.dataset], "train")
+        x, _ = bundle.split([a.dataset], "test")
+        for method in ("naive", "activation"):
+            aligned = family.align(method, wa, wb, x_match)
+            with torch.no_grad():
+                za = family.encode({n: t[None] for n, t in wa.items()}, x)[0]
+                zb = family.encode({n: t[None] for n, t in aligned.items()}, x)[0]
+            corr = neuron_correlations(za, zb)
+            rows.extend({"model": a.model, "cell": a.cell, "seed_a": a.seed, "seed_b": b.seed, "order": a.order,
+                         "mono": _mono(a), "matching": method, "neuron": n, "correlation": float(c)}
+                        for n, c in enumerate(corr))
+    return pd.DataFrame(rows)
+
+
+def measure(params: Mapping[str, Any], seeds: list[int], data: Mapping[str, torch.Tensor],
+            model: Mapping[str, torch.Tensor], checkpoints: Mapping[int, Mapping[str, torch.Tensor]]) -> dict[str, pd.DataFrame]:
+    bundle = Bundle(data, params)
+    family = family_of(bundle.source, bundle.endpoints[0].params)
+    alpha = alphas(int(params["n_alpha"]))
+    pairs, paths = connectivity_tables(params, bundle, family, alpha)
+    mli, mli_paths = mli_tables(bundle, family, alpha, list(params["class_names"]))
+    return {"pairs": pairs, "paths": paths, "mli": mli, "mli_paths": mli_paths,
+            "stitching": stitching_table(params, bundle, family, model),
+            "hopping": hopping_table(params, bundle, family, model, alpha),
+            "universality": universality_table(bundle, family)}
