@@ -67,10 +67,11 @@ def test_hard_kill_mid_training_loses_nothing_and_resumes(tmp_path):
     command = [SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "--directory", str(tmp_path / "run"), "--cores", "2",
                f"--configfile={path}"]
     quick_model = long_cell.parent / "T=4" / "model.safetensors"
+    quick_measured = long_cell.parent / "T=4" / "trajectory.parquet"  # written after the quick cell's training ended
     first_log = tmp_path / "interrupted-run.log"
     process = subprocess.Popen(command, env=env, start_new_session=True, stdout=first_log.open("w"), stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 300
-    while not ((long_cell / "resume.safetensors").exists() and quick_model.exists()):
+    while not ((long_cell / "resume.safetensors").exists() and quick_measured.exists()):
         assert process.poll() is None, f"the run ended before the long cell was interrupted:\n{first_log.read_text()[-3000:]}"
         assert time.monotonic() < deadline, "no snapshot appeared within 300 s"
         time.sleep(0.2)
