@@ -7,6 +7,11 @@ from typing import Any, Mapping
 import pandas as pd
 
 
+def cell_columns(key_columns: tuple[str, ...], params: Mapping[str, Any], swept: Mapping[str, Any]) -> dict[str, Any]:
+    """The columns every table of a cell carries: the study's key hyperparameters, then the swept values."""
+    return {**{key: params[key] for key in key_columns}, **swept}
+
+
 def with_cell_columns(table: pd.DataFrame, cell_values: Mapping[str, Any]) -> pd.DataFrame:
     """Prepend one constant column per swept (or identifying) value of the cell."""
     front = pd.DataFrame({key: [value] * len(table) for key, value in cell_values.items()}, index=table.index)

@@ -3,6 +3,8 @@ orthogonal matching, monotonic linear interpolation, stitching, basin hopping an
 
 from __future__ import annotations
 
+from functools import partial
+
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -13,6 +15,7 @@ from toymodels.studies.connectivity.bundle import DATA_KEYS, make_dataset, upstr
 from toymodels.studies.connectivity.figures import PLOTS, draw
 from toymodels.studies.connectivity.fit import train_connectivity
 from toymodels.studies.connectivity.measure import TABLES, measure
+from toymodels import tables
 from toymodels.training import TrainResult
 
 KEY_COLUMNS = ("source_study", "source_grid")
@@ -21,9 +24,7 @@ __all__ = ["DATA_KEYS", "TABLES", "PLOTS", "KEY_COLUMNS", "make_dataset", "upstr
            "resources", "cell_columns", "figures"]
 
 
-def cell_columns(params: Mapping[str, Any], swept: Mapping[str, Any]) -> dict[str, Any]:
-    """Columns every table of a cell carries: the source study and grid, then whatever the grid sweeps."""
-    return {**{key: params[key] for key in KEY_COLUMNS}, **swept}
+cell_columns = partial(tables.cell_columns, KEY_COLUMNS)
 
 
 def train(params: Mapping[str, Any], data: Mapping[str, torch.Tensor], seeds: list[int], device: torch.device,

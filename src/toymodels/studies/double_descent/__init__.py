@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -12,6 +14,7 @@ from toymodels.studies.double_descent.data import DATA_KEYS, load_dataset, make_
 from toymodels.studies.double_descent.figures import PLOTS, draw
 from toymodels.studies.double_descent.measure import TABLES, measure
 from toymodels.studies.double_descent.model import CHUNK_ELEMENTS, train_model
+from toymodels import tables
 from toymodels.training import TrainResult
 
 KEY_COLUMNS = ("m", "T")
@@ -20,9 +23,7 @@ __all__ = ["DATA_KEYS", "TABLES", "PLOTS", "KEY_COLUMNS", "make_dataset", "train
            "resources", "cell_columns", "figures"]
 
 
-def cell_columns(params: Mapping[str, Any], swept: Mapping[str, Any]) -> dict[str, Any]:
-    """Columns every table of a cell carries: m and T, then whatever the grid sweeps."""
-    return {**{key: params[key] for key in KEY_COLUMNS}, **swept}
+cell_columns = partial(tables.cell_columns, KEY_COLUMNS)
 
 
 def train(params: Mapping[str, Any], data: Mapping[str, torch.Tensor], seeds: list[int], device: torch.device,

@@ -13,6 +13,7 @@ from toymodels.studies.sae.data import DATA_KEYS, make_dataset
 from toymodels.studies.sae.figures import PLOTS, draw
 from toymodels.studies.sae.measure import TABLES, measure
 from toymodels.studies.sae.model import dict_size, instance_specs, train_model
+from toymodels import tables
 from toymodels.training import TrainResult
 
 KEY_COLUMNS = ("d", "n_features", "dict_ratio", "resample")
@@ -23,7 +24,7 @@ __all__ = ["DATA_KEYS", "TABLES", "PLOTS", "KEY_COLUMNS", "make_dataset", "train
 
 def cell_columns(params: Mapping[str, Any], swept: Mapping[str, Any]) -> dict[str, Any]:
     """``scenario`` ("d/N"), d, n_features, dict_ratio and resample, then whatever the grid sweeps."""
-    return {"scenario": f"{params['d']}/{params['n_features']}", **{key: params[key] for key in KEY_COLUMNS}, **swept}
+    return {"scenario": f"{params['d']}/{params['n_features']}", **tables.cell_columns(KEY_COLUMNS, params, swept)}
 
 
 def train(params: Mapping[str, Any], data: Mapping[str, torch.Tensor], seeds: list[int], device: torch.device,
