@@ -17,4 +17,4 @@ for _study in STUDIES:
             mem_mb=2000,
             runtime=10,
         script:
-            "../scripts/upstream_dataset.py" if hasattr(STUDIES[_study], "upstream") else "../scripts/dataset.py"
+            "../scripts/dataset.py"
