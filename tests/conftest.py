@@ -26,6 +26,17 @@ def run_snakemake(workdir: Path, *args: str, timeout: int = 900, check: bool = T
     return result
 
 
+TINY = ROOT / "tests" / "configs" / "tiny.yaml"
+
+
 @pytest.fixture(scope="session")
 def root() -> Path:
     return ROOT
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """One end-to-end run of tests/configs/tiny.yaml (every study, every figure), shared by the workflow tests."""
+    workdir = tmp_path_factory.mktemp("tiny")
+    run_snakemake(workdir, "--cores", "2", f"--configfile={TINY}", timeout=1800)
+    return workdir

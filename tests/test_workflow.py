@@ -9,12 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, run_snakemake
+from conftest import ROOT, TINY, run_snakemake
 from toymodels.artifacts import sha256_file
 from toymodels.config import load_config_file
 
 pytestmark = pytest.mark.workflow
-TINY = ROOT / "tests" / "configs" / "tiny.yaml"
 SHIPPED = ["config/config.yaml", "config/paper.yaml", "tests/configs/tiny.yaml"]
 
 
@@ -38,13 +37,6 @@ def test_dry_run_of_shipped_config(config, tmp_path):
         assert counts[f"train_{study}"] > 0 and counts[f"measure_{study}"] == counts[f"train_{study}"]
     for name in figure_names(ROOT / config):
         assert counts[name] == 1
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory) -> Path:
-    workdir = tmp_path_factory.mktemp("tiny")
-    run_snakemake(workdir, "--cores", "2", f"--configfile={TINY}", timeout=1200)
-    return workdir
 
 
 def test_every_figure_is_rendered_with_provenance(tiny_run):
