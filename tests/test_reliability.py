@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 import yaml
 
 from conftest import ROOT, SNAKEMAKE, run_snakemake
-from toymodels.artifacts import write_table
+from toymodels.artifacts import save_tensors, write_json, write_table
 from toymodels.config import load_config_file
 
 pytestmark = pytest.mark.workflow
@@ -135,4 +136,8 @@ def test_full_disk_leaves_no_half_written_artifact(tiny_filesystem):
     big = pd.DataFrame({"x": range(200_000), "y": [f"row {i}" for i in range(200_000)]})
     with pytest.raises(OSError):
         write_table(tiny_filesystem / "table.parquet", big)
+    with pytest.raises(Exception, match="No space left|os error 28"):
+        save_tensors(tiny_filesystem / "model.safetensors", {"W": torch.randn(100_000)})
+    with pytest.raises(OSError):
+        write_json(tiny_filesystem / "figure.json", {"inputs": ["x" * 100] * 1000})
     assert list(tiny_filesystem.iterdir()) == []
