@@ -87,7 +87,7 @@ def _mmcs_curves(tables: Tables, options: Mapping[str, Any]):
         ax.set_title(f"d/N = {scenario}, M = {int(reached['dict_size'].iloc[0])}")
         ax.set_xlabel("training step")
         ax.set_ylim(0, 1.0)
-        ax.legend(fontsize=6, loc="lower right")
+        ax.legend(fontsize=6, loc="best")
     axes[0, 0].set_ylabel("MMCS (mean over seeds)")
     return _titled(fig, "Feature recovery by decoder initialisation (shaded: steps at which runs first reached 0.95 / 0.98 / 0.99)")
 
@@ -165,18 +165,20 @@ def _rare_ratio(tables: Tables, options: Mapping[str, Any]):
 
 def _resampling(tables: Tables, options: Mapping[str, Any]):
     """MMCS, dead fraction and FVE over training (history table), with and without resampling dead latents,
-    for one initialisation (``options.init``, default the first present) and alpha."""
-    history = _one_alpha(tables["resampling"]["history"], options)
+    for one initialisation (``options.init``, default the first present); one row per scenario and alpha."""
+    history = tables["resampling"]["history"]
     init = options.get("init", next(i for i in INITS if i in set(history["init"])))
     history = history[history["init"] == init]
-    instances = _one_alpha(tables["resampling"]["instances"], options)
+    instances = tables["resampling"]["instances"]
     instances = instances[instances["init"] == init]
-    scenarios = _scenarios(history)
+    rows = [(scenario, alpha) for scenario in _scenarios(history)
+            for alpha in sorted(history.loc[history["scenario"] == scenario, "alpha"].unique())]
     panels = (("mmcs", "MMCS"), ("dead_fraction", "dead fraction (eval set)"),
               ("fve", "fraction of variance explained\n(axis clipped at -1)"))
-    fig, axes = new_figure(len(scenarios), len(panels), size=(3.6, 2.9))
-    for row, scenario in enumerate(scenarios):
-        part = history[history["scenario"] == scenario]
+    fig, axes = new_figure(len(rows), len(panels), size=(3.6, 2.9))
+    for row, (scenario, alpha) in enumerate(rows):
+        part = history[(history["scenario"] == scenario) & (history["alpha"] == alpha)]
+        cell = instances[(instances["scenario"] == scenario) & (instances["alpha"] == alpha)]
         for column, (key, label) in enumerate(panels):
             ax = axes[row, column]
             for resample, color in ((False, "0.35"), (True, "tab:red")):
@@ -186,15 +188,16 @@ def _resampling(tables: Tables, options: Mapping[str, Any]):
                 for _, seed_run in runs.groupby("instance"):
                     ax.plot(seed_run["step"], seed_run[key], color=color, lw=0.6, alpha=0.35)
                 mean = runs.groupby("step")[key].mean()
-                count = instances[(instances["scenario"] == scenario) & (instances["resample"] == resample)]["resampled"].mean()
+                count = cell.loc[cell["resample"] == resample, "resampled"].mean()
                 name = f"resampling ({count:.0f} latents re-initialised per run)" if resample else "no resampling"
                 ax.plot(mean.index, mean.values, color=color, lw=1.6, label=name)
             ax.set_xlabel("training step")
             ax.set_ylabel(label)
-            ax.set_title(f"d/N = {scenario}, M = {int(instances['dict_size'].iloc[0])}, {INIT_LABELS[init]} init")
+            ax.set_title(f"d/N = {scenario}, M = {int(cell['dict_size'].iloc[0])}, alpha = {alpha:g}")
         axes[row, 2].set_ylim(max(-1.0, axes[row, 2].get_ylim()[0]), 1.0)
         axes[row, 0].legend(fontsize=6, loc="lower right")
-    return _titled(fig, "Re-initialising dead latents from badly reconstructed inputs vs not (thin lines: seeds)")
+    return _titled(fig, f"Re-initialising dead latents from badly reconstructed inputs vs not ({INIT_LABELS[init]} init; "
+                        "thin lines: seeds)")
 
 
 def _alpha_dict(tables: Tables, options: Mapping[str, Any]):
