@@ -1,36 +1,26 @@
-"""The SAE config blocks: bad values rejected with allowed values, the paper block dry-runs, the tiny block
-renders every figure of the study end to end."""
+"""The SAE blocks of the shipped configs: valid, bad values rejected with the allowed values, and the
+study's tables in the shared tiny end-to-end run."""
 
 from __future__ import annotations
-
-import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 
-from toymodels.config import ConfigError, load_schema, validate_config
+from conftest import ROOT
+from toymodels.config import ConfigError, load_config_file, load_schema, validate_config
 from toymodels.studies import load_study
 
-ROOT = Path(__file__).resolve().parents[1]
-SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 SCHEMA = load_schema(ROOT / "workflow" / "schemas" / "config.schema.yaml")
 PLOTS = {"sae": load_study("sae").PLOTS}
+CONFIGS = {"tiny": ROOT / "tests" / "configs" / "tiny.yaml", "default": ROOT / "config" / "config.yaml",
+           "paper": ROOT / "config" / "paper.yaml"}
 
 
-def block_config(which: str, device: str = "cpu") -> dict:
-    block = yaml.safe_load((ROOT / f"config/blocks/sae.{which}.yaml").read_text())
-    return {"device": device, "threads": 1, "studies": block}
-
-
-def snakemake(config: dict, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    path = tmp_path / "sae.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return subprocess.run([SNAKEMAKE, "--cores", "2", "--configfile", str(path), "--directory", str(tmp_path / "run"),
-                           "-s", str(ROOT / "Snakefile"), *args], capture_output=True, text=True, cwd=ROOT)
+def block_config(which: str) -> dict:
+    """The SAE block of a shipped config, alone."""
+    config = load_config_file(CONFIGS[which])
+    return {"device": config.get("device", "auto"), "threads": 1, "studies": {"sae": config["studies"]["sae"]}}
 
 
 @pytest.mark.parametrize("which", ["tiny", "default", "paper"])
@@ -56,23 +46,8 @@ def test_bad_values_are_rejected_with_what_is_allowed(key, value, message):
 
 
 @pytest.mark.workflow
-def test_paper_block_dry_runs(tmp_path):
-    result = snakemake(block_config("paper", device="auto"), tmp_path, "figures", "-n")
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "train_sae" in result.stdout
-
-
-@pytest.mark.workflow
-@pytest.mark.slow
-def test_tiny_run_renders_every_figure(tmp_path):
-    config = block_config("tiny")
-    result = snakemake(config, tmp_path, "figures")
-    assert result.returncode == 0, result.stderr[-3000:]
-    figures = tmp_path / "run" / "results" / "figures"
-    for name in config["studies"]["sae"]["figures"]:
-        assert (figures / f"{name}.png").stat().st_size > 10_000
-        assert json.loads((figures / f"{name}.json").read_text())["caption"].strip()
-    results = tmp_path / "run" / "results" / "sae"
+def test_tables_of_the_tiny_run(tiny_run):
+    results = tiny_run / "results" / "sae"
     instances = pd.read_parquet(results / "inits" / "instances.parquet")
     assert {"scenario", "d", "n_features", "init", "rare_ratio", "seed", "mmcs_initial", "mmcs_final",
             "steps_to_0.95", "steps_to_0.98", "steps_to_0.99"} <= set(instances.columns)
