@@ -12,6 +12,7 @@ import pytest
 from conftest import ROOT, TINY, run_snakemake
 from toymodels.artifacts import sha256_file
 from toymodels.config import load_config_file
+from toymodels.studies import load_study
 
 pytestmark = pytest.mark.workflow
 SHIPPED = ["config/config.yaml", "config/paper.yaml", "tests/configs/tiny.yaml"]
@@ -78,7 +79,8 @@ def test_report_lists_every_figure(tiny_run):
 def test_same_config_gives_byte_identical_tables(tiny_run, tmp_path):
     """A second run of one grid per study reproduces the first run's Parquet tables byte for byte."""
     config = load_config_file(TINY)
-    targets = [f"results/{study}/{next(iter(block['grids']))}/instances.parquet" for study, block in config["studies"].items()]
+    targets = [f"results/{study}/{next(iter(block['grids']))}/{load_study(study).TABLES[0]}.parquet"
+               for study, block in config["studies"].items()]
     run_snakemake(tmp_path, "--cores", "2", f"--configfile={TINY}", *targets, timeout=900)
     compared = 0
     for table in sorted((tmp_path / "results").rglob("*.parquet")):
