@@ -34,6 +34,10 @@ FIGURES = {
 }
 
 
+# The one software environment of every job (`--use-conda` builds it; otherwise the active .venv is used).
+CONDA_ENV = os.path.join(workflow.basedir, "environment.yml")
+
+
 def cells_of(study, grid):
     return [cell for (s, g, _), cell in CELLS.items() if s == study and g == grid]
 

@@ -16,5 +16,7 @@ for _study in STUDIES:
         resources:
             mem_mb=2000,
             runtime=10,
+        conda:
+            CONDA_ENV
         script:
             "../scripts/dataset.py"

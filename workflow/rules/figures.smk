@@ -25,6 +25,8 @@ for _name, _figure in FIGURES.items():
             caption=os.path.join(workflow.current_basedir, "..", "report", _study, f"{_figure['plot']}.rst"),
         log:
             f"results/figures/{_name}.log",
+        conda:
+            CONDA_ENV
         script:
             "../scripts/figure.py"
 

@@ -25,6 +25,8 @@ for _study, _module in STUDIES.items():
         resources:
             mem_mb=lambda wc, study=_study, module=_module: module.resources(cell_of(study, wc).params)["mem_mb"],
             runtime=30,
+        conda:
+            CONDA_ENV
         script:
             "../scripts/measure.py"
 
@@ -40,6 +42,8 @@ for _study, _module in STUDIES.items():
             **{table: f"results/{_study}/{{grid}}/{table}.parquet" for table in (*_module.TABLES, "history")},
         log:
             f"results/{_study}/{{grid}}/collect.log",
+        conda:
+            CONDA_ENV
         script:
             "../scripts/collect.py"
 

@@ -27,5 +27,7 @@ for _study, _module in STUDIES.items():
             mem_mb=lambda wc, study=_study, module=_module: module.resources(cell_of(study, wc).params)["mem_mb"],
             runtime=lambda wc, study=_study, module=_module: module.resources(cell_of(study, wc).params)["runtime"],
             gpu=training_gpus,
+        conda:
+            CONDA_ENV
         script:
             "../scripts/train.py"
