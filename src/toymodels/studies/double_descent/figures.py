@@ -80,11 +80,14 @@ def _dimensionality(tables: Tables, options: Mapping[str, Any]):
     loss_ax, dim_ax = axes[0, 0], axes[1, 0]
     chosen = instances[instances["selected"]] if best_only else instances
     sweep_lines(loss_ax, chosen, "T", "test_loss", color="k", label="test loss")
-    sweep_lines(loss_ax, chosen, "T", "train_loss", color="0.55", label="train loss", linestyle="--")
     loss_ax.axhline(1.0, color="tab:green", lw=0.8, ls=":", label="predict x' = 0")
-    loss_ax.set_yscale("log")
-    loss_ax.set_ylabel("loss")
-    loss_ax.legend(loc="best")
+    loss_ax.set_ylabel("test loss (linear)")
+    train_ax = loss_ax.twinx()
+    sweep_lines(train_ax, chosen, "T", "train_loss", color="0.55", label="train loss (right, log)", linestyle="--")
+    train_ax.set_yscale("log")
+    train_ax.set_ylabel("train loss (log)")
+    handles = loss_ax.get_legend_handles_labels()[0] + train_ax.get_legend_handles_labels()[0]
+    loss_ax.legend(handles=handles, loc="center right")
     rng = np.random.default_rng(0)
     for name, color, label in (("features", FEATURE_COLOR, "features $D_i$"), ("datapoints", DATAPOINT_COLOR, "training points $D_t$")):
         table = _where(sweep[name], where)
