@@ -9,12 +9,11 @@ import pytest
 import torch
 
 from toymodels.studies.sae.data import Stream, feature_probabilities, make_dataset, rank_decay, sample_codes
-from toymodels.studies.sae.inits import (INITS, RARE_METHODS, InitSample, decoder_atoms, rare_count, svd_atoms,
-                                         unit_rows)
+from toymodels.studies.sae.inits import InitSample, decoder_atoms, rare_count, svd_atoms, unit_rows
+from toymodels.studies.sae.instances import INITS, RARE_METHODS, InstanceSpec, instance_specs
 from toymodels.studies.sae.measure import measure
 from toymodels.studies.sae.metrics import mmcs, reconstruction_stats, steps_to_threshold
-from toymodels.studies.sae.model import (InstanceSpec, init_seeds, instance_specs, loss_and_grads, resample_dead,
-                                         train_model)
+from toymodels.studies.sae.model import init_seeds, loss_and_grads, resample_dead, train_model
 
 DATA = dict(d=16, n_features=32, active_features=5, prob_decay=0.99, correlation="per_sample", data_seed=0, eval_size=512)
 CELL = dict(DATA, dict_ratio=1.0, inits=["orthogonal", "data", "rare_outlier"], rare_ratios=[0.1], alphas=[1e-3],

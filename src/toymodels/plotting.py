@@ -96,7 +96,7 @@ def vector_fan(ax, x: np.ndarray, y: np.ndarray, color: str, limit: float | None
     return limit
 
 
-def heatmap(ax, pivot: pd.DataFrame, label: str, log: bool = False, cmap: str = "magma", fmt: str = "{:.2f}"):
+def heatmap_panel(ax, pivot: pd.DataFrame, label: str, log: bool = False, cmap: str = "magma", fmt: str = "{:.2f}"):
     """A labelled heatmap of ``pivot`` (rows on y, columns on x) with a colour bar and annotated cells."""
     values = pivot.to_numpy(float)
     finite = values[np.isfinite(values)]

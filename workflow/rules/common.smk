@@ -1,10 +1,9 @@
 # Config validation and the lookups every stage shares: studies, cells, datasets, figures.
 import os
-import inspect
 
 from toymodels.config import ConfigError, load_config_file, load_schema, validate_config
 from toymodels.grid import data_path, grid_cells
-from toymodels.studies import load_study
+from toymodels.studies import load_study, plotting_code
 
 _SCHEMA = load_schema(os.path.join(workflow.current_basedir, "..", "schemas", "config.schema.yaml"))
 config.setdefault("device", "auto")

@@ -5,16 +5,15 @@ from toymodels.artifacts import read_table, write_json
 from toymodels.logs import log_to
 from toymodels.plotting import save_figure
 from toymodels.provenance import figure_provenance
-from toymodels.studies import load_study
+from toymodels.studies import draw
 
 with log_to(snakemake.log[0]):
-    study = load_study(snakemake.params.study)
     figure = dict(snakemake.params.figure)
     tables = {
         role: {Path(path).stem: read_table(path) for path in snakemake.input.tables if Path(path).parent.name == grid}
         for role, grid in figure["grids"].items()
     }
-    drawn = study.draw(figure["plot"], tables, figure.get("options") or {})
+    drawn = draw(snakemake.params.study, figure["plot"], tables, figure.get("options") or {})
     save_figure(drawn, snakemake.output.png, snakemake.output.pdf)
     record = figure_provenance(
         snakemake.rule,

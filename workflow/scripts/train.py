@@ -14,7 +14,7 @@ with log_to(snakemake.log[0]):
     device = pick_device(snakemake.params.device)
     print(f"training {snakemake.params.study} {swept} seeds={seeds} on {device}")
     data, _ = load_tensors(snakemake.input.data, device)
-    result = study.train(values, data, seeds, device, resume_path=Path(snakemake.output.model).with_name("resume.safetensors"))
+    result = study.train_model(values, data, seeds, device, resume_path=Path(snakemake.output.model).with_name("resume.safetensors"))
     metadata = {"study": snakemake.params.study, "values": values, "swept": swept, "seeds": seeds}
     write_table(snakemake.output.history, with_cell_columns(result.history, study.cell_columns(values, swept)))
     save_tensors(snakemake.output.checkpoints, result.checkpoint_tensors(), metadata)

@@ -1,20 +1,29 @@
 """Studies: each exposes the same few names to the workflow's adapters.
 
+A study package's ``__init__`` is light (no torch, no matplotlib): the Snakemake process and every job read
+its constants without paying for the heavy imports, which only the stage that needs them loads.
+
 - ``DATA_KEYS``: hyperparameters that define the dataset (cells that agree on them share it).
 - ``TABLES``: the per-cell Parquet tables written by ``measure`` (collected per grid, with ``history``).
-- ``make_dataset(params) -> dict[str, Tensor]``.
-- ``train(params, data, seeds, device, resume_path) -> TrainResult``.
-- ``measure(params, swept, seeds, data, model, checkpoints) -> dict[str, DataFrame]``.
+- ``PLOTS: dict[plot, tuple[role, ...]]``: each plot is drawn by the function of that name in the study's
+  ``figures`` module, called as ``plot(tables, options)`` with ``tables[role][table]`` the collected DataFrames of
+  the grid given for that role (see :func:`draw`).
+- ``KEY_COLUMNS`` and ``cell_columns(params, swept) -> dict``: the columns prepended to every table.
 - ``resources(params) -> {"mem_mb": int, "runtime": minutes}``: what a training job asks a scheduler for.
-- ``PLOTS: dict[plot, tuple[role, ...]]`` and ``draw(plot, tables, options) -> Figure``, with
-  ``tables[role][table]`` the collected DataFrames of the grid given for that role.
+- optional ``upstream(values, config) -> {name: [path, ...]}``: other studies' artifacts the dataset job reads.
+- heavy entry points, imported on first use through :func:`lazy_exports`:
+  ``make_dataset(params[, inputs]) -> dict[str, Tensor]``,
+  ``train_model(params, data, seeds, device, resume_path) -> TrainResult`` and
+  ``measure(params, seeds, data, model, checkpoints) -> dict[str, DataFrame]``.
 """
 
 from __future__ import annotations
 
 import importlib
 import pkgutil
+from pathlib import Path
 from types import ModuleType
+from typing import Any, Callable, Mapping
 
 STUDY_NAMES = tuple(sorted(info.name for info in pkgutil.iter_modules(__path__) if not info.name.startswith("_")))
 
@@ -23,3 +32,28 @@ def load_study(name: str) -> ModuleType:
     if name not in STUDY_NAMES:
         raise ValueError(f"unknown study {name!r}; allowed values: {list(STUDY_NAMES)}")
     return importlib.import_module(f"toymodels.studies.{name}")
+
+
+def lazy_exports(package: str, **modules: str) -> Callable[[str], Any]:
+    """A study package's module-level ``__getattr__``: ``name`` is imported from ``package.<modules[name]>`` on first
+    use, so reading the package's constants never imports torch, scikit-learn or matplotlib."""
+
+    def __getattr__(name: str) -> Any:
+        if name not in modules:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        return getattr(importlib.import_module(f"{package}.{modules[name]}"), name)
+
+    return __getattr__
+
+
+def plotting_code(study: str) -> Path:
+    """The study's ``figures`` module file, found without importing it (an input of every figure rule of the study)."""
+    return Path(load_study(study).__file__).with_name("figures.py")
+
+
+def draw(study: str, plot: str, tables: Mapping[str, Mapping[str, Any]], options: Mapping[str, Any]) -> Any:
+    """The matplotlib Figure of ``plot``, drawn by the function of that name in the study's ``figures`` module."""
+    if plot not in load_study(study).PLOTS:
+        raise ValueError(f"unknown plot {plot!r} of {study}; allowed values: {sorted(load_study(study).PLOTS)}")
+    figures = importlib.import_module(f"toymodels.studies.{study}.figures")
+    return getattr(figures, plot)(tables, options)

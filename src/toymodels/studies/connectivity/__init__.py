@@ -4,33 +4,50 @@ orthogonal matching, monotonic linear interpolation, stitching, basin hopping an
 from __future__ import annotations
 
 from functools import partial
-
-from pathlib import Path
 from typing import Any, Mapping
 
-import torch
-
-from toymodels.studies.connectivity import figures
-from toymodels.studies.connectivity.bundle import DATA_KEYS, make_dataset, upstream
-from toymodels.studies.connectivity.figures import PLOTS, draw
-from toymodels.studies.connectivity.fit import train_connectivity
-from toymodels.studies.connectivity.measure import TABLES, measure
 from toymodels import tables
-from toymodels.training import TrainResult
+from toymodels.grid import data_path, grid_cells
+from toymodels.studies import lazy_exports, load_study
 
+DATA_KEYS = ("source_study", "source_grid", "eval_samples")
+TABLES = ("pairs", "paths", "mli", "mli_paths", "stitching", "hopping", "universality")
+PLOTS: dict[str, tuple[str, ...]] = {
+    "paths": ("models",),
+    "barrier_matrix": ("models",),
+    "mli": ("monosemanticity", "double_descent"),
+    "stitching": ("models",),
+    "hopping": ("models",),
+    "universality": ("models",),
+}
 KEY_COLUMNS = ("source_study", "source_grid")
 
-__all__ = ["DATA_KEYS", "TABLES", "PLOTS", "KEY_COLUMNS", "make_dataset", "upstream", "train", "measure", "draw",
-           "resources", "cell_columns", "figures"]
-
-
 cell_columns = partial(tables.cell_columns, KEY_COLUMNS)
+__getattr__ = lazy_exports(__name__, make_dataset="bundle", train_model="fit", measure="measure")
 
 
-def train(params: Mapping[str, Any], data: Mapping[str, torch.Tensor], seeds: list[int], device: torch.device,
-          resume_path: str | Path | None = None) -> TrainResult:
-    """Stitches and basin hops (short, full-batch, CPU-sized; not resumable: they take seconds)."""
-    return train_connectivity(params, data, seeds)
+def source_cells(values: Mapping[str, Any], config: Mapping[str, Any]):
+    """The cells of the source grid, expanded exactly as the source study's rules expand them."""
+    study, grid = values["source_study"], values["source_grid"]
+    block = (config.get("studies") or {}).get(study)
+    if block is None:
+        raise ValueError(f"source_study {study!r} is not in this config; add its block (grid {grid!r}) or drop the grid")
+    if grid not in block["grids"]:
+        raise ValueError(f"source_grid {grid!r} is not a grid of {study}; its grids: {sorted(block['grids'])}")
+    return grid_cells(study, grid, block["defaults"], block["grids"][grid])
+
+
+def upstream(values: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, list[str]]:
+    """model, checkpoints, instances and data files of every source cell, in cell order (paths from the workdir)."""
+    cells = source_cells(values, config)
+    keys = load_study(values["source_study"]).DATA_KEYS
+    base = [f"results/{cell.directory}" for cell in cells]
+    return {
+        "model": [f"{b}/model.safetensors" for b in base],
+        "checkpoints": [f"{b}/checkpoints.safetensors" for b in base],
+        "instances": [f"{b}/instances.parquet" for b in base],
+        "data": [f"results/{cell.study}/datasets/{data_path(cell.params, keys)}/data.safetensors" for cell in cells],
+    }
 
 
 def resources(params: Mapping[str, Any]) -> dict[str, int]:

@@ -1,7 +1,7 @@
 """The endpoint bundle: every cached model of one source grid, its init, its measured row and its data splits.
 
-``upstream`` names the source grid's artifacts (Snakemake inputs of the bundle's dataset job); ``make_dataset`` reads
-them into one safetensors file, so the study's train and measure jobs never touch another study's files.
+The package's ``upstream`` names the source grid's artifacts (Snakemake inputs of the bundle's dataset job);
+``make_dataset`` reads them into one safetensors file, so the study's train and measure jobs never touch another study's files.
 """
 
 from __future__ import annotations
@@ -14,37 +14,10 @@ import numpy as np
 import torch
 
 from toymodels.artifacts import load_tensors, read_table
-from toymodels.grid import cell_path, data_path, derive_seed, grid_cells
-from toymodels.studies import load_study
+from toymodels.grid import cell_path, derive_seed
 from toymodels.training import unflatten_checkpoints
 
-DATA_KEYS = ("source_study", "source_grid", "eval_samples")
-SOURCES = ("monosemanticity", "double_descent")
 SOURCE_FILES = ("model", "checkpoints", "instances", "data")
-
-
-def source_cells(values: Mapping[str, Any], config: Mapping[str, Any]):
-    """The cells of the source grid, expanded exactly as the source study's rules expand them."""
-    study, grid = values["source_study"], values["source_grid"]
-    block = (config.get("studies") or {}).get(study)
-    if block is None:
-        raise ValueError(f"source_study {study!r} is not in this config; add its block (grid {grid!r}) or drop the grid")
-    if grid not in block["grids"]:
-        raise ValueError(f"source_grid {grid!r} is not a grid of {study}; its grids: {sorted(block['grids'])}")
-    return grid_cells(study, grid, block["defaults"], block["grids"][grid])
-
-
-def upstream(values: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, list[str]]:
-    """model, checkpoints, instances and data files of every source cell, in cell order (paths from the workdir)."""
-    cells = source_cells(values, config)
-    keys = load_study(values["source_study"]).DATA_KEYS
-    base = [f"results/{cell.directory}" for cell in cells]
-    return {
-        "model": [f"{b}/model.safetensors" for b in base],
-        "checkpoints": [f"{b}/checkpoints.safetensors" for b in base],
-        "instances": [f"{b}/instances.parquet" for b in base],
-        "data": [f"results/{cell.study}/datasets/{data_path(cell.params, keys)}/data.safetensors" for cell in cells],
-    }
 
 
 def _splits(source: str, params: Mapping[str, Any], data: Mapping[str, torch.Tensor], limit: int,

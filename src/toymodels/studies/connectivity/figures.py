@@ -11,18 +11,10 @@ from toymodels.plotting import new_figure
 
 Tables = Mapping[str, Mapping[str, pd.DataFrame]]
 
-PLOTS: dict[str, tuple[str, ...]] = {
-    "paths": ("models",),
-    "barrier_matrix": ("models",),
-    "mli": ("monosemanticity", "double_descent"),
-    "stitching": ("models",),
-    "hopping": ("models",),
-    "universality": ("models",),
-}
 SPLIT_STYLE = {"train": "tab:blue", "test": "tab:red"}
 
 
-def _paths(tables: Tables, options: Mapping[str, Any]):
+def paths(tables: Tables, options: Mapping[str, Any]):
     paths = tables["models"]["paths"]
     alignment = options.get("alignment", "weight")
     paths = paths[paths["alignment"].isin(["naive", alignment])]
@@ -53,7 +45,7 @@ def _paths(tables: Tables, options: Mapping[str, Any]):
     return fig
 
 
-def barrier_matrix(pairs: pd.DataFrame, alignment: str, split: str, barrier: str) -> tuple[np.ndarray, list[str]]:
+def _barrier_values(pairs: pd.DataFrame, alignment: str, split: str, barrier: str) -> tuple[np.ndarray, list[str]]:
     """Symmetric [n, n] matrix of one barrier over the matrix models, ordered by their order value; and tick labels."""
     part = pairs[pairs["in_matrix"] & (pairs["alignment"] == alignment) & (pairs["split"] == split)]
     ends = pd.concat([part[["model_a", "seed_a", "order_a"]].set_axis(["model", "seed", "order"], axis=1),
@@ -67,11 +59,11 @@ def barrier_matrix(pairs: pd.DataFrame, alignment: str, split: str, barrier: str
     return matrix, [f"{v:.3g}" for v in ends["order"]]
 
 
-def _barrier_matrix(tables: Tables, options: Mapping[str, Any]):
+def barrier_matrix(tables: Tables, options: Mapping[str, Any]):
     pairs = tables["models"]["pairs"]
     alignment, split = options.get("alignment", "weight"), options.get("split", "test")
     barrier, order_label = options.get("barrier", "barrier_mean_endpoints"), options.get("order_label", "order")
-    panels = [(m, *barrier_matrix(pairs, m, split, barrier)) for m in ("naive", alignment)]
+    panels = [(m, *_barrier_values(pairs, m, split, barrier)) for m in ("naive", alignment)]
     vmax = max(float(p[1].max()) for p in panels) or 1.0
     fig, axes = new_figure(1, 2, size=(4.2, 3.8))
     image = None
@@ -88,7 +80,7 @@ def _barrier_matrix(tables: Tables, options: Mapping[str, Any]):
     return fig
 
 
-def _mli(tables: Tables, options: Mapping[str, Any]):
+def mli(tables: Tables, options: Mapping[str, Any]):
     fig, axes = new_figure(1, 3, size=(3.6, 3.0))
     colors = {"monosemanticity": "tab:purple", "double_descent": "tab:green"}
     split = options.get("split", "test")
@@ -114,7 +106,7 @@ def _mli(tables: Tables, options: Mapping[str, Any]):
     return fig
 
 
-def _stitching(tables: Tables, options: Mapping[str, Any]):
+def stitching(tables: Tables, options: Mapping[str, Any]):
     stitching = tables["models"]["stitching"]
     fig, axes = new_figure(1, 1, size=(6.0, 3.2))
     ax = axes[0, 0]
@@ -137,7 +129,7 @@ def _symlog(ax, lams: pd.Series) -> None:
     ax.set_xlim(float(lams.min()), float(lams.max()) * 1.5)
 
 
-def _hopping(tables: Tables, options: Mapping[str, Any]):
+def hopping(tables: Tables, options: Mapping[str, Any]):
     hopping = tables["models"]["hopping"]
     show_mono = bool(hopping["mono_final"].notna().any())
     fig, axes = new_figure(1, 3 if show_mono else 2, size=(3.6, 3.0))
@@ -170,7 +162,7 @@ def _hopping(tables: Tables, options: Mapping[str, Any]):
     return fig
 
 
-def _universality(tables: Tables, options: Mapping[str, Any]):
+def universality(tables: Tables, options: Mapping[str, Any]):
     table = tables["models"]["universality"].dropna(subset=["correlation"])
     fig, axes = new_figure(1, 1, size=(5.0, 3.2))
     ax = axes[0, 0]
@@ -185,11 +177,3 @@ def _universality(tables: Tables, options: Mapping[str, Any]):
     ax.legend(fontsize=7)
     ax.set_title(f"Cross-seed universality ({n_pairs} seed pairs; dead neurons left out)")
     return fig
-
-
-_DRAW = {"paths": _paths, "barrier_matrix": _barrier_matrix, "mli": _mli, "stitching": _stitching,
-         "hopping": _hopping, "universality": _universality}
-
-
-def draw(plot: str, tables: Tables, options: Mapping[str, Any]):
-    return _DRAW[plot](tables, options)

@@ -6,6 +6,7 @@ instance axis holds the stitched pairs, and the (direction, lambda) hopping runs
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Mapping
 
 import pandas as pd
@@ -115,9 +116,11 @@ def train_hops(params: Mapping[str, Any], bundle: Bundle, seed: int) -> tuple[Tr
     return hop, settle
 
 
-def train_connectivity(params: Mapping[str, Any], data: Mapping[str, torch.Tensor], seeds: list[int]) -> TrainResult:
+def train_model(params: Mapping[str, Any], data: Mapping[str, torch.Tensor], seeds: list[int],
+                device: torch.device | str = "cpu", resume_path: str | Path | None = None) -> TrainResult:
     """Stitches and hops of one cell as one result: weights ``stitch/M``, ``stitch/c``, ``hop/<name>`` (after settling);
-    history rows carry ``run`` = stitch | hop | settle (settle steps continue the hop's count)."""
+    history rows carry ``run`` = stitch | hop | settle (settle steps continue the hop's count). Short, full-batch,
+    CPU-sized runs that take seconds: ``device`` and ``resume_path`` are not used."""
     bundle = Bundle(data, params)
     stitch = train_stitches(params, bundle, seeds[0])
     hop, settle = train_hops(params, bundle, seeds[0])

@@ -15,7 +15,6 @@ from toymodels.studies.connectivity.fit import STITCH_PAIRS, hop_setup, pair_spl
 from toymodels.studies.connectivity.landscape import (alphas, barriers, interpolate, mli_bumps, neuron_correlations,
                                                       relative_distance)
 
-TABLES = ("pairs", "paths", "mli", "mli_paths", "stitching", "hopping", "universality")
 SPLITS = ("train", "test")
 
 

@@ -3,33 +3,27 @@
 from __future__ import annotations
 
 from functools import partial
-
-from pathlib import Path
 from typing import Any, Mapping
 
-import torch
-
-from toymodels.studies.double_descent import figures
-from toymodels.studies.double_descent.data import DATA_KEYS, load_dataset, make_dataset
-from toymodels.studies.double_descent.figures import PLOTS, draw
-from toymodels.studies.double_descent.measure import TABLES, measure
-from toymodels.studies.double_descent.model import CHUNK_ELEMENTS, train_model
 from toymodels import tables
-from toymodels.training import TrainResult
+from toymodels.studies import lazy_exports
 
+DATA_KEYS = ("n_features", "sparsity", "T", "data_seed", "repeat_count", "test_size")
+TABLES = ("instances", "features", "datapoints", "trajectory")
+PLOTS: dict[str, tuple[str, ...]] = {
+    "vectors": ("sweep",),
+    "vectors_consistent": ("sweep",),
+    "dimensionality": ("sweep",),
+    "heatmap": ("sweep",),
+    "regularisation": ("weight_decay", "training_length"),
+    "generalising_scale": ("weight_decay", "sparsity"),
+    "repeated": ("repeated",),
+}
 KEY_COLUMNS = ("m", "T")
-
-__all__ = ["DATA_KEYS", "TABLES", "PLOTS", "KEY_COLUMNS", "make_dataset", "train", "measure", "draw",
-           "resources", "cell_columns", "figures"]
-
+CHUNK_ELEMENTS = 2**24  # bound on the [I, chunk, N] intermediates of evaluation (64 MiB in float32)
 
 cell_columns = partial(tables.cell_columns, KEY_COLUMNS)
-
-
-def train(params: Mapping[str, Any], data: Mapping[str, torch.Tensor], seeds: list[int], device: torch.device,
-          resume_path: str | Path | None = None) -> TrainResult:
-    x_train, _ = load_dataset(data, device)
-    return train_model(params, x_train, seeds, resume_path=resume_path)
+__getattr__ = lazy_exports(__name__, make_dataset="data", train_model="model", measure="measure")
 
 
 def resources(params: Mapping[str, Any]) -> dict[str, int]:

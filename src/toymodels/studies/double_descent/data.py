@@ -7,8 +7,8 @@ from typing import Any, Mapping
 import torch
 
 from toymodels.grid import derive_seed
+from toymodels.studies.double_descent import DATA_KEYS
 
-DATA_KEYS = ("n_features", "sparsity", "T", "data_seed", "repeat_count", "test_size")
 
 
 def sample_features(n_samples: int, n_features: int, sparsity: float, generator: torch.Generator) -> torch.Tensor:

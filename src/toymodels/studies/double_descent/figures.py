@@ -7,20 +7,11 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from toymodels.plotting import (DATAPOINT_COLOR, FEATURE_COLOR, heatmap, log_scale, new_figure, sweep_lines,
+from toymodels.plotting import (DATAPOINT_COLOR, FEATURE_COLOR, heatmap_panel, log_scale, new_figure, sweep_lines,
                                 value_colors, vector_fan)
 
 Tables = Mapping[str, Mapping[str, pd.DataFrame]]
 
-PLOTS: dict[str, tuple[str, ...]] = {
-    "vectors": ("sweep",),
-    "vectors_consistent": ("sweep",),
-    "dimensionality": ("sweep",),
-    "heatmap": ("sweep",),
-    "regularisation": ("weight_decay", "training_length"),
-    "generalising_scale": ("weight_decay", "sparsity"),
-    "repeated": ("repeated",),
-}
 
 
 def _where(table: pd.DataFrame, conditions: Mapping[str, Any]) -> pd.DataFrame:
@@ -71,7 +62,7 @@ def _vector_grid(tables: Tables, options: Mapping[str, Any], consistent: bool):
     return fig
 
 
-def _dimensionality(tables: Tables, options: Mapping[str, Any]):
+def dimensionality(tables: Tables, options: Mapping[str, Any]):
     sweep = tables["sweep"]
     where = {"m": options.get("m", 2)}
     instances = _where(sweep["instances"], where)
@@ -107,18 +98,18 @@ def _dimensionality(tables: Tables, options: Mapping[str, Any]):
     return fig
 
 
-def _heatmap(tables: Tables, options: Mapping[str, Any]):
+def heatmap(tables: Tables, options: Mapping[str, Any]):
     instances = tables["sweep"]["instances"]
     if options.get("best_of_seeds", True):
         instances = instances[instances["selected"]]
     pivot = instances.pivot_table(index="m", columns="T", values="test_loss", aggfunc="mean")
     fig, axes = new_figure(1, 1, size=(7.5, 3.2))
-    heatmap(axes[0, 0], pivot, "test loss (log colour)", log=True)
+    heatmap_panel(axes[0, 0], pivot, "test loss (log colour)", log=True)
     axes[0, 0].set_title("Test loss over dataset size T and hidden width m (double descent along both axes)")
     return fig
 
 
-def _regularisation(tables: Tables, options: Mapping[str, Any]):
+def regularisation(tables: Tables, options: Mapping[str, Any]):
     fig, axes = new_figure(1, 2, size=(4.2, 3.0), sharey=True)
     for ax, role, hue in ((axes[0, 0], "weight_decay", "weight_decay"), (axes[0, 1], "training_length", "steps")):
         instances = tables[role]["instances"]
@@ -135,7 +126,7 @@ def _regularisation(tables: Tables, options: Mapping[str, Any]):
     return fig
 
 
-def _generalising_scale(tables: Tables, options: Mapping[str, Any]):
+def generalising_scale(tables: Tables, options: Mapping[str, Any]):
     fig, axes = new_figure(1, 2, size=(4.2, 3.0), sharey=True)
     decay = tables["weight_decay"]["instances"]
     sweep_lines(axes[0, 0], decay, "T", "max_feature_dimensionality", "weight_decay", log_hue=True, label_format="{:g}")
@@ -152,7 +143,7 @@ def _generalising_scale(tables: Tables, options: Mapping[str, Any]):
     return fig
 
 
-def _repeated(tables: Tables, options: Mapping[str, Any]):
+def repeated(tables: Tables, options: Mapping[str, Any]):
     repeated = tables["repeated"]
     trajectory, points, features = repeated["trajectory"], repeated["datapoints"], repeated["features"]
     counts = sorted(trajectory["repeat_count"].unique())
@@ -181,17 +172,11 @@ def _repeated(tables: Tables, options: Mapping[str, Any]):
     return fig
 
 
-_DRAW = {
-    "vectors": lambda t, o: _vector_grid(t, o, consistent=False),
-    "vectors_consistent": lambda t, o: _vector_grid(t, o, consistent=True),
-    "dimensionality": _dimensionality,
-    "heatmap": _heatmap,
-    "regularisation": _regularisation,
-    "generalising_scale": _generalising_scale,
-    "repeated": _repeated,
-}
+def vectors(tables: Tables, options: Mapping[str, Any]):
+    """Feature and data-point directions in the hidden plane, each panel its own seed's model."""
+    return _vector_grid(tables, options, consistent=False)
 
 
-def draw(plot: str, tables: Tables, options: Mapping[str, Any]):
-    """Draw one of :data:`PLOTS` from ``tables[role][table]``."""
-    return _DRAW[plot](tables, options)
+def vectors_consistent(tables: Tables, options: Mapping[str, Any]):
+    """The same with every panel rotated into one frame, so panels compare."""
+    return _vector_grid(tables, options, consistent=True)

@@ -11,7 +11,6 @@ from toymodels.studies.double_descent.data import load_dataset
 from toymodels.studies.double_descent.metrics import dimensionality, leverage
 from toymodels.studies.double_descent.model import hidden, reconstruction_loss
 
-TABLES = ("instances", "features", "datapoints", "trajectory")
 
 
 def _first_two(vectors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -10,6 +10,8 @@ from typing import Any, Mapping
 
 import torch
 
+from toymodels.studies.double_descent import CHUNK_ELEMENTS
+from toymodels.studies.double_descent.data import load_dataset
 from toymodels.training import TrainConfig, TrainResult, train
 
 
@@ -28,9 +30,6 @@ def hidden(W: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 def reconstruct(W: torch.Tensor, b: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """x' = ReLU(W^T h + b): [I, T, N]."""
     return torch.relu(torch.baddbmm(b[:, None, :], hidden(W, x), W))
-
-
-CHUNK_ELEMENTS = 2**24  # bound on the [I, chunk, N] intermediates of evaluation (64 MiB in float32)
 
 
 def reconstruction_loss(W: torch.Tensor, b: torch.Tensor, x: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
@@ -111,9 +110,10 @@ def loss_and_grads(W: torch.Tensor, b: torch.Tensor, samples: SparseSamples) -> 
     return loss, {"W": (grad[:, :m] + encoder) * scale, "b": grad[:, m] * scale}
 
 
-def train_model(params: Mapping[str, Any], x_train: torch.Tensor, seeds: list[int], *,
-                resume_path: str | Path | None = None, progress: bool = True) -> TrainResult:
+def train_model(params: Mapping[str, Any], data: Mapping[str, torch.Tensor], seeds: list[int],
+                device: torch.device | str = "cpu", resume_path: str | Path | None = None, progress: bool = True) -> TrainResult:
     """Full-batch AdamW with warm-up + cosine on the finite training set, all seeds at once."""
+    x_train, _ = load_dataset(data, device)
     model = init_params(int(params["m"]), int(params["n_features"]), seeds, x_train.device)
     config = TrainConfig.from_params(params, progress=progress)
 

@@ -3,32 +3,25 @@
 from __future__ import annotations
 
 from functools import partial
-
-from pathlib import Path
 from typing import Any, Mapping
 
-import torch
-
-from toymodels.studies.modular_addition import figures
-from toymodels.studies.modular_addition.data import DATA_KEYS, make_dataset
-from toymodels.studies.modular_addition.figures import PLOTS, draw
-from toymodels.studies.modular_addition.measure import TABLES, measure
-from toymodels.studies.modular_addition.model import train_model
 from toymodels import tables
-from toymodels.training import TrainResult
+from toymodels.studies import lazy_exports
 
+DATA_KEYS = ("p",)
+TABLES = ("instances", "frequencies", "signals", "planes", "ode", "ode_matrix", "ablation")
+PLOTS: dict[str, tuple[str, ...]] = {
+    "signal_evolution": ("sweep",),
+    "fourier_planes": ("sweep",),
+    "survivors": ("sweep",),
+    "fitness": ("fitness",),
+    "ode": ("sweep",),
+    "ablation": ("sweep",),
+}
 KEY_COLUMNS = ("p", "d")
 
-__all__ = ["DATA_KEYS", "TABLES", "PLOTS", "KEY_COLUMNS", "make_dataset", "train", "measure", "draw",
-           "resources", "cell_columns", "figures"]
-
-
 cell_columns = partial(tables.cell_columns, KEY_COLUMNS)
-
-
-def train(params: Mapping[str, Any], data: Mapping[str, torch.Tensor], seeds: list[int], device: torch.device,
-          resume_path: str | Path | None = None) -> TrainResult:
-    return train_model(params, data, seeds, device, resume_path=resume_path)
+__getattr__ = lazy_exports(__name__, make_dataset="data", train_model="model", measure="measure")
 
 
 def resources(params: Mapping[str, Any]) -> dict[str, int]:

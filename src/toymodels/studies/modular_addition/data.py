@@ -8,7 +8,6 @@ import torch
 
 from toymodels.grid import derive_seed
 
-DATA_KEYS = ("p",)
 
 
 def make_dataset(params: Mapping[str, Any]) -> dict[str, torch.Tensor]:

@@ -10,18 +10,10 @@ import pandas as pd
 from scipy.stats import spearmanr
 from sklearn.metrics import roc_auc_score
 
-from toymodels.plotting import heatmap, new_figure, sweep_lines, value_colors
+from toymodels.plotting import new_figure, sweep_lines, value_colors
 
 Tables = Mapping[str, Mapping[str, pd.DataFrame]]
 
-PLOTS: dict[str, tuple[str, ...]] = {
-    "signal_evolution": ("sweep",),
-    "fourier_planes": ("sweep",),
-    "survivors": ("sweep",),
-    "fitness": ("fitness",),
-    "ode": ("sweep",),
-    "ablation": ("sweep",),
-}
 DEAD_COLOR = "0.75"
 METHOD_STYLE = {"lasso": "--", "least_squares": ":"}
 
@@ -43,7 +35,7 @@ def _chosen_d(table: pd.DataFrame, options: Mapping[str, Any]) -> list[int]:
     return [d for d in (wanted if isinstance(wanted, list) else [wanted]) if d in values]
 
 
-def _signal_evolution(tables: Tables, options: Mapping[str, Any]):
+def signal_evolution(tables: Tables, options: Mapping[str, Any]):
     sweep, seed = tables["sweep"], int(options.get("seed", 0))
     ds = _chosen_d(sweep["instances"], options)
     fig, axes = new_figure(1, len(ds), size=(3.4, 3.0), layout="constrained")
@@ -67,7 +59,7 @@ def _signal_evolution(tables: Tables, options: Mapping[str, Any]):
     return fig
 
 
-def _fourier_planes(tables: Tables, options: Mapping[str, Any]):
+def fourier_planes(tables: Tables, options: Mapping[str, Any]):
     sweep, seed = tables["sweep"], int(options.get("seed", 0))
     d = _chosen_d(sweep["instances"], options)[0]
     planes = _pick(sweep["planes"], d=d, seed=seed)
@@ -97,7 +89,7 @@ def _fourier_planes(tables: Tables, options: Mapping[str, Any]):
     return fig
 
 
-def _survivors(tables: Tables, options: Mapping[str, Any]):
+def survivors(tables: Tables, options: Mapping[str, Any]):
     instances, x = tables["sweep"]["instances"], options.get("x", "d")
     fig, axes = new_figure(1, 2, size=(3.6, 3.0), layout="constrained")
     sweep_lines(axes[0, 0], instances, x, "n_survivors", color="tab:blue", label="mean over seeds")
@@ -135,7 +127,7 @@ def survival_rates(frequencies: pd.DataFrame) -> pd.DataFrame:
         early_gradient=("early_gradient", "mean"), n_seeds=("seed", "nunique"))
 
 
-def _fitness(tables: Tables, options: Mapping[str, Any]):
+def fitness(tables: Tables, options: Mapping[str, Any]):
     frequencies = tables["fitness"]["frequencies"]
     rates, summary = survival_rates(frequencies), fitness_summary(frequencies)
     embeddings = sorted(rates["embedding_seed"].unique()) if "embedding_seed" in rates else [None]
@@ -168,7 +160,7 @@ def _fitness(tables: Tables, options: Mapping[str, Any]):
     return fig
 
 
-def _ode(tables: Tables, options: Mapping[str, Any]):
+def ode(tables: Tables, options: Mapping[str, Any]):
     sweep, seed = tables["sweep"], int(options.get("seed", 0))
     d = _chosen_d(sweep["instances"], options)[0]
     method = options.get("method", "lasso")
@@ -224,7 +216,7 @@ def _ode(tables: Tables, options: Mapping[str, Any]):
     return fig
 
 
-def _ablation(tables: Tables, options: Mapping[str, Any]):
+def ablation(tables: Tables, options: Mapping[str, Any]):
     ablation = tables["sweep"]["ablation"]
     n_all = int(ablation["n_kept"].max())
     ablation = ablation.assign(position=ablation["n_kept"].where(ablation["n_kept"] < n_all, 4))
@@ -238,18 +230,3 @@ def _ablation(tables: Tables, options: Mapping[str, Any]):
     axes[0, 0].set_yscale("log")
     fig.suptitle("Embedding rebuilt from its strongest frequencies only (MLP unchanged)")
     return fig
-
-
-_DRAW = {
-    "signal_evolution": _signal_evolution,
-    "fourier_planes": _fourier_planes,
-    "survivors": _survivors,
-    "fitness": _fitness,
-    "ode": _ode,
-    "ablation": _ablation,
-}
-
-
-def draw(plot: str, tables: Tables, options: Mapping[str, Any]):
-    """Draw one of :data:`PLOTS` from ``tables[role][table]``."""
-    return _DRAW[plot](tables, options)

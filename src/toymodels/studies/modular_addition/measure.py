@@ -15,7 +15,6 @@ from toymodels.studies.modular_addition.fourier import (band_limited, early_grad
 from toymodels.studies.modular_addition.model import logits, pair_losses, split_metrics
 from toymodels.studies.modular_addition.ode import fit_linear_ode, r2, rollout
 
-TABLES = ("instances", "frequencies", "signals", "planes", "ode", "ode_matrix", "ablation")
 ABLATION_COUNTS = (1, 2, 3)
 
 

@@ -3,32 +3,27 @@
 from __future__ import annotations
 
 from functools import partial
-
-from pathlib import Path
 from typing import Any, Mapping
 
-import torch
-
-from toymodels.studies.monosemanticity import figures
-from toymodels.studies.monosemanticity.data import DATA_KEYS, make_dataset
-from toymodels.studies.monosemanticity.figures import PLOTS, draw
-from toymodels.studies.monosemanticity.fit import train_model
-from toymodels.studies.monosemanticity.measure import TABLES, measure
 from toymodels import tables
-from toymodels.training import TrainResult
+from toymodels.studies import lazy_exports
 
+DATA_KEYS = ("n_features", "d", "frequencies", "eps", "task", "eval_size", "data_seed")
+TABLES = ("instances", "neurons", "features", "trajectory", "sfa")
+PLOTS: dict[str, tuple[str, ...]] = {
+    "training_curves": ("sweep",),
+    "final_mono": ("sweep",),
+    "bias": ("sweep",),
+    "sfa_heatmap": ("sweep",),
+    "feature_status": ("sweep",),
+    "bias_init": ("bias_init",),
+    "sparse_training": ("sparse",),
+    "lottery": ("lottery",),
+}
 KEY_COLUMNS = ("n_features", "d", "k", "frequencies", "eps", "task", "nonlinearity", "lr", "bias_offset", "bias_decay")
 
-__all__ = ["DATA_KEYS", "TABLES", "PLOTS", "KEY_COLUMNS", "make_dataset", "train", "measure", "draw",
-           "resources", "cell_columns", "figures"]
-
-
 cell_columns = partial(tables.cell_columns, KEY_COLUMNS)
-
-
-def train(params: Mapping[str, Any], data: Mapping[str, torch.Tensor], seeds: list[int], device: torch.device,
-          resume_path: str | Path | None = None) -> TrainResult:
-    return train_model(params, data, seeds, device, resume_path=resume_path)
+__getattr__ = lazy_exports(__name__, make_dataset="data", train_model="fit", measure="measure")
 
 
 def updates(params: Mapping[str, Any]) -> int:

@@ -7,8 +7,8 @@ from typing import Any, Mapping
 import torch
 
 from toymodels.grid import derive_seed
+from toymodels.studies.monosemanticity import DATA_KEYS
 
-DATA_KEYS = ("n_features", "d", "frequencies", "eps", "task", "eval_size", "data_seed")
 FREQUENCIES = ("uniform", "power_law")
 TASKS = ("decoder", "reproject", "abs")
 POWER_LAW_EXPONENT = 1.1

@@ -11,16 +11,6 @@ from toymodels.plotting import new_figure, sweep_lines, value_colors
 
 Tables = Mapping[str, Mapping[str, pd.DataFrame]]
 
-PLOTS: dict[str, tuple[str, ...]] = {
-    "training_curves": ("sweep",),
-    "final_mono": ("sweep",),
-    "bias": ("sweep",),
-    "sfa_heatmap": ("sweep",),
-    "feature_status": ("sweep",),
-    "bias_init": ("bias_init",),
-    "sparse_training": ("sparse",),
-    "lottery": ("lottery",),
-}
 NAMES = {"lr": "learning rate", "bias_offset": "bias offset", "bias_decay": "bias decay", "eps": "feature frequency eps",
          "k": "neurons k", "l1": "L1 penalty", "nonlinearity": "nonlinearity", "frequencies": "frequencies",
          "task": "task", "bias_init": "bias init", "mask": "first-layer mask", "pruning": "pruning"}
@@ -59,7 +49,7 @@ def steps_to_reach(history: pd.DataFrame, column: str, target: float) -> float:
     return float(reached["step"].min()) if len(reached) else float("nan")
 
 
-def _training_curves(tables: Tables, options: Mapping[str, Any]):
+def training_curves(tables: Tables, options: Mapping[str, Any]):
     history = where(tables["sweep"]["history"], options.get("where"))
     history, hue = label_column(history, options["hue"])
     history = history.assign(log2_step=np.log2(1 + history["step"]))
@@ -80,7 +70,7 @@ def _training_curves(tables: Tables, options: Mapping[str, Any]):
     return fig
 
 
-def _final_mono(tables: Tables, options: Mapping[str, Any]):
+def final_mono(tables: Tables, options: Mapping[str, Any]):
     instances = where(tables["sweep"]["instances"], options.get("where"))
     x = options["x"]
     hue = None
@@ -109,7 +99,7 @@ def _final_mono(tables: Tables, options: Mapping[str, Any]):
     return fig
 
 
-def _bias(tables: Tables, options: Mapping[str, Any]):
+def bias(tables: Tables, options: Mapping[str, Any]):
     neurons = where(tables["sweep"]["neurons"], options.get("where"))
     neurons = neurons[neurons["seed"] == options.get("seed", 0)]
     neurons, hue = label_column(neurons, options["hue"])
@@ -144,7 +134,7 @@ def sfa_matrix(sfa: pd.DataFrame, neurons: pd.DataFrame, n_features: int) -> np.
     return matrix[:, np.argsort(strongest, kind="stable")]
 
 
-def _sfa_heatmap(tables: Tables, options: Mapping[str, Any]):
+def sfa_heatmap(tables: Tables, options: Mapping[str, Any]):
     sweep = tables["sweep"]
     selections = options["cells"]
     fig, axes = new_figure(1, len(selections), size=(3.4, 4.2))
@@ -166,7 +156,7 @@ def _sfa_heatmap(tables: Tables, options: Mapping[str, Any]):
     return fig
 
 
-def _feature_status(tables: Tables, options: Mapping[str, Any]):
+def feature_status(tables: Tables, options: Mapping[str, Any]):
     features = where(tables["sweep"]["features"], options.get("where"))
     n_features = int(features["n_features"].iloc[0])
     panels = _panels(features, "frequencies")
@@ -201,7 +191,7 @@ def _feature_status(tables: Tables, options: Mapping[str, Any]):
     return fig
 
 
-def _bias_init(tables: Tables, options: Mapping[str, Any]):
+def bias_init(tables: Tables, options: Mapping[str, Any]):
     history, hue = label_column(tables["bias_init"]["history"], options.get("hue", "bias_init"))
     instances, _ = label_column(tables["bias_init"]["instances"], options.get("hue", "bias_init"))
     baseline = where(instances, options["baseline"])
@@ -233,7 +223,7 @@ def _bias_init(tables: Tables, options: Mapping[str, Any]):
     return fig
 
 
-def _sparse_training(tables: Tables, options: Mapping[str, Any]):
+def sparse_training(tables: Tables, options: Mapping[str, Any]):
     history, hue = label_column(tables["sparse"]["history"], options.get("hue", "mask"))
     instances, _ = label_column(tables["sparse"]["instances"], options.get("hue", "mask"))
     history = history.assign(log2_step=np.log2(1 + history["step"]))
@@ -266,7 +256,7 @@ def round_ends(trajectory: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
     return trajectory.loc[index.to_numpy()]
 
 
-def _lottery(tables: Tables, options: Mapping[str, Any]):
+def lottery(tables: Tables, options: Mapping[str, Any]):
     models = list(options.get("model", ["bias_offset", "bias_decay"]))
     ends = round_ends(tables["lottery"]["trajectory"], ["pruning", *models])
     ends, model = label_column(ends, models)
@@ -286,20 +276,3 @@ def _lottery(tables: Tables, options: Mapping[str, Any]):
     axes[0, 0].legend(fontsize=6)
     fig.suptitle("Lottery tickets: global pruning rounds with rewinding (solid: magnitude, dashed: random)")
     return fig
-
-
-_DRAW = {
-    "training_curves": _training_curves,
-    "final_mono": _final_mono,
-    "bias": _bias,
-    "sfa_heatmap": _sfa_heatmap,
-    "feature_status": _feature_status,
-    "bias_init": _bias_init,
-    "sparse_training": _sparse_training,
-    "lottery": _lottery,
-}
-
-
-def draw(plot: str, tables: Tables, options: Mapping[str, Any]):
-    """Draw one of :data:`PLOTS` from ``tables[role][table]``."""
-    return _DRAW[plot](tables, options)

@@ -13,7 +13,6 @@ from toymodels.studies.monosemanticity.metrics import (STATUSES, feature_status,
                                                        monosemantic, single_feature_activations)
 from toymodels.studies.monosemanticity.model import forward, losses
 
-TABLES = ("instances", "neurons", "features", "trajectory", "sfa")
 
 
 def _long(values: Mapping[str, torch.Tensor], index_name: str) -> pd.DataFrame:

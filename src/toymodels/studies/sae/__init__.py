@@ -3,36 +3,35 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Mapping
 
-import torch
-
-from toymodels.studies.sae import figures
-from toymodels.studies.sae.data import DATA_KEYS, make_dataset
-from toymodels.studies.sae.figures import PLOTS, draw
-from toymodels.studies.sae.measure import TABLES, measure
-from toymodels.studies.sae.model import dict_size, instance_specs, train_model
 from toymodels import tables
-from toymodels.training import TrainResult
+from toymodels.studies import lazy_exports
+from toymodels.studies.sae.instances import dict_size, instance_specs
 
+DATA_KEYS = ("d", "n_features", "active_features", "prob_decay", "correlation", "data_seed", "eval_size")
+TABLES = ("instances", "trace")
+PLOTS: dict[str, tuple[str, ...]] = {
+    "mmcs_curves": ("inits",),
+    "mmcs_initial": ("inits",),
+    "rare_ratio": ("rare",),
+    "resampling": ("resampling",),
+    "alpha_dict": ("sweep",),
+}
 KEY_COLUMNS = ("d", "n_features", "dict_ratio", "resample")
+THRESHOLDS = (0.95, 0.98, 0.99)  # MMCS levels whose first-reaching step is a column of the instances table
 
-__all__ = ["DATA_KEYS", "TABLES", "PLOTS", "KEY_COLUMNS", "make_dataset", "train", "measure", "draw",
-           "resources", "cell_columns", "figures"]
+__getattr__ = lazy_exports(__name__, make_dataset="data", train_model="model", measure="measure")
+
+
+def threshold_column(threshold: float) -> str:
+    """``steps_to_0.95`` for 0.95."""
+    return f"steps_to_{threshold:g}"
 
 
 def cell_columns(params: Mapping[str, Any], swept: Mapping[str, Any]) -> dict[str, Any]:
     """``scenario`` ("d/N"), d, n_features, dict_ratio and resample, then whatever the grid sweeps."""
     return {"scenario": f"{params['d']}/{params['n_features']}", **tables.cell_columns(KEY_COLUMNS, params, swept)}
-
-
-def train(params: Mapping[str, Any], data: Mapping[str, torch.Tensor], seeds: list[int], device: torch.device,
-          resume_path: str | Path | None = None) -> TrainResult:
-    """All instances of the cell at once. The cell's ``seeds`` are not used: initialisations are seeded from the
-    dataset, M, the init and the seed index only (``model.init_seeds``), so cells that differ in training
-    settings (alpha, resampling, steps) start from the same weights and compare pairwise."""
-    return train_model(params, {name: tensor.to(device) for name, tensor in data.items()}, resume_path=resume_path)
 
 
 def resources(params: Mapping[str, Any]) -> dict[str, int]:

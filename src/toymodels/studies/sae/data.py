@@ -22,8 +22,8 @@ from typing import Any, Mapping
 import torch
 
 from toymodels.grid import derive_seed
+from toymodels.studies.sae import DATA_KEYS
 
-DATA_KEYS = ("d", "n_features", "active_features", "prob_decay", "correlation", "data_seed", "eval_size")
 CORRELATIONS = ("per_sample", "per_batch")
 
 

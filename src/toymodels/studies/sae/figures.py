@@ -7,20 +7,12 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from toymodels.plotting import heatmap, new_figure
-from toymodels.studies.sae.inits import INITS, RARE_METHODS
-from toymodels.studies.sae.measure import threshold_column
-from toymodels.studies.sae.metrics import THRESHOLDS
+from toymodels.plotting import heatmap_panel, new_figure
+from toymodels.studies.sae import THRESHOLDS, threshold_column
+from toymodels.studies.sae.instances import INITS, RARE_METHODS
 
 Tables = Mapping[str, Mapping[str, pd.DataFrame]]
 
-PLOTS: dict[str, tuple[str, ...]] = {
-    "mmcs_curves": ("inits",),
-    "mmcs_initial": ("inits",),
-    "rare_ratio": ("rare",),
-    "resampling": ("resampling",),
-    "alpha_dict": ("sweep",),
-}
 
 INIT_LABELS = {"xavier": "Xavier", "orthogonal": "orthogonal", "data": "raw data", "svd": "SVD of data",
                "rare_mean": "rare: minus mean", "rare_centroid": "rare: minus centroid", "rare_outlier": "rare: LOF outliers"}
@@ -61,7 +53,7 @@ def _init_label(init: str, ratio: float | None) -> str:
     return INIT_LABELS[init] + (f" ({100 * ratio:g}%)" if init in RARE_METHODS and pd.notna(ratio) else "")
 
 
-def _mmcs_curves(tables: Tables, options: Mapping[str, Any]):
+def mmcs_curves(tables: Tables, options: Mapping[str, Any]):
     """MMCS against step, mean over seeds, one line per initialisation and one panel per scenario; the span of
     steps over which the curves first reached each threshold is shaded."""
     trace = _chosen_variants(tables["inits"]["trace"], options)
@@ -92,7 +84,7 @@ def _mmcs_curves(tables: Tables, options: Mapping[str, Any]):
     return _titled(fig, "Feature recovery by decoder initialisation (shaded: steps at which runs first reached 0.95 / 0.98 / 0.99)")
 
 
-def _mmcs_initial(tables: Tables, options: Mapping[str, Any]):
+def mmcs_initial(tables: Tables, options: Mapping[str, Any]):
     """MMCS at step 0 per initialisation (bars: mean over seeds, dots: seeds), one bar per scenario."""
     instances = _chosen_variants(tables["inits"]["instances"], options)
     scenarios = _scenarios(instances)
@@ -117,7 +109,7 @@ def _mmcs_initial(tables: Tables, options: Mapping[str, Any]):
     return fig
 
 
-def _rare_ratio(tables: Tables, options: Mapping[str, Any]):
+def rare_ratio(tables: Tables, options: Mapping[str, Any]):
     """Steps to each threshold against the rare-feature ratio, one line per rare method (mean over the seeds
     that reached it); runs that never reached it sit on the "not reached" line; raw-data and orthogonal
     baselines dashed."""
@@ -163,7 +155,7 @@ def _rare_ratio(tables: Tables, options: Mapping[str, Any]):
     return _titled(fig, "Rare-feature initialisations: steps to reach MMCS thresholds (dots: seeds; triangles: not reached)")
 
 
-def _resampling(tables: Tables, options: Mapping[str, Any]):
+def resampling(tables: Tables, options: Mapping[str, Any]):
     """MMCS, dead fraction and FVE over training (history table), with and without resampling dead latents,
     for one initialisation (``options.init``, default the first present); one row per scenario and alpha."""
     history = tables["resampling"]["history"]
@@ -200,7 +192,7 @@ def _resampling(tables: Tables, options: Mapping[str, Any]):
                         "thin lines: seeds)")
 
 
-def _alpha_dict(tables: Tables, options: Mapping[str, Any]):
+def alpha_dict(tables: Tables, options: Mapping[str, Any]):
     """Final MMCS, dead fraction and L0 over the L1 coefficient alpha and the dictionary ratio M/N."""
     instances = tables["sweep"]["instances"]
     panels = (("mmcs_final", "final MMCS", "{:.2f}"), ("dead_fraction_final", "dead fraction", "{:.2f}"),
@@ -210,24 +202,10 @@ def _alpha_dict(tables: Tables, options: Mapping[str, Any]):
         pivot = instances.pivot_table(index="alpha", columns="dict_ratio", values=key, aggfunc="mean")
         pivot.index = [f"{a:g}" for a in pivot.index]
         pivot.index.name, pivot.columns.name = "alpha (L1 coefficient)", "dictionary ratio M/N"
-        heatmap(ax, pivot, "", cmap="viridis", fmt=fmt)
+        heatmap_panel(ax, pivot, "", cmap="viridis", fmt=fmt)
         if column:
             ax.set_ylabel("")
         ax.set_title(label)
     inits = ", ".join(INIT_LABELS[i] for i in INITS if i in set(instances["init"]))
     return _titled(fig, f"L1 coefficient x dictionary size, d/N = {', '.join(_scenarios(instances))} "
                         f"({inits} init, mean over seeds)")
-
-
-_DRAW = {
-    "mmcs_curves": _mmcs_curves,
-    "mmcs_initial": _mmcs_initial,
-    "rare_ratio": _rare_ratio,
-    "resampling": _resampling,
-    "alpha_dict": _alpha_dict,
-}
-
-
-def draw(plot: str, tables: Tables, options: Mapping[str, Any]):
-    """Draw one of :data:`PLOTS` from ``tables[role][table]``."""
-    return _DRAW[plot](tables, options)

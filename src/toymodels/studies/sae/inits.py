@@ -15,8 +15,8 @@ import torch
 from sklearn.cluster import MiniBatchKMeans
 from sklearn.neighbors import LocalOutlierFactor
 
-INITS = ("xavier", "orthogonal", "data", "svd", "rare_mean", "rare_centroid", "rare_outlier")
-RARE_METHODS = ("rare_mean", "rare_centroid", "rare_outlier")
+from toymodels.studies.sae.instances import INITS, RARE_METHODS
+
 LOF_NEIGHBORS = 250
 _TINY = 1e-8
 

@@ -7,15 +7,11 @@ from typing import Any, Mapping
 import pandas as pd
 import torch
 
-from toymodels.studies.sae.model import LOG_PREFIX, dict_size, init_seeds, instance_specs, label_instances
-from toymodels.studies.sae.metrics import THRESHOLDS, mmcs, reconstruction_stats, steps_to_threshold
+from toymodels.studies.sae.instances import dict_size, instance_specs
+from toymodels.studies.sae.model import LOG_PREFIX, init_seeds, label_instances
+from toymodels.studies.sae import THRESHOLDS, threshold_column
+from toymodels.studies.sae.metrics import mmcs, reconstruction_stats, steps_to_threshold
 
-TABLES = ("instances", "trace")
-
-
-def threshold_column(threshold: float) -> str:
-    """``steps_to_0.95`` for 0.95."""
-    return f"steps_to_{threshold:g}"
 
 
 def measure(params: Mapping[str, Any], seeds: list[int], data: Mapping[str, torch.Tensor],

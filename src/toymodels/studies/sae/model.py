@@ -12,7 +12,6 @@ replication divides by M: its alpha equals alpha * M here).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -20,31 +19,14 @@ import pandas as pd
 import torch
 
 from toymodels.grid import derive_seed
-from toymodels.studies.sae.data import DATA_KEYS, Stream
-from toymodels.studies.sae.inits import RARE_METHODS, InitSample, decoder_atoms
+from toymodels.studies.sae import DATA_KEYS
+from toymodels.studies.sae.data import Stream
+from toymodels.studies.sae.inits import InitSample, decoder_atoms
+from toymodels.studies.sae.instances import InstanceSpec, dict_size, instance_specs
 from toymodels.studies.sae.metrics import mmcs, reconstruction_stats
 from toymodels.training import TrainConfig, TrainResult, step_generator, train
 
 LOG_PREFIX = "log/"
-
-
-@dataclass(frozen=True)
-class InstanceSpec:
-    """What one instance is: its decoder initialisation, rare-feature ratio (rare methods only), L1
-    coefficient and seed index."""
-
-    init: str
-    rare_ratio: float | None
-    alpha: float
-    seed: int
-
-
-def instance_specs(params: Mapping[str, Any]) -> list[InstanceSpec]:
-    """Instances in order: each init (rare methods once per rare ratio), each alpha, then each seed index
-    (fastest), so instance i uses seed index i % n_seeds."""
-    variants = [(init, ratio, float(alpha)) for init in params["inits"]
-                for ratio in (params["rare_ratios"] if init in RARE_METHODS else [None]) for alpha in params["alphas"]]
-    return [InstanceSpec(*variant, seed) for variant in variants for seed in range(int(params["n_seeds"]))]
 
 
 def init_seeds(params: Mapping[str, Any], specs: list[InstanceSpec]) -> list[int]:
@@ -53,11 +35,6 @@ def init_seeds(params: Mapping[str, Any], specs: list[InstanceSpec]) -> list[int
     only in training settings start from identical weights and are compared pairwise, across cells too."""
     base = {key: params[key] for key in (*DATA_KEYS, "dict_ratio", "init_sample_size")}
     return [derive_seed("sae", "init", base, spec.init, spec.rare_ratio, spec.seed) for spec in specs]
-
-
-def dict_size(params: Mapping[str, Any]) -> int:
-    """M = round(dict_ratio * N)."""
-    return max(1, round(float(params["dict_ratio"]) * int(params["n_features"])))
 
 
 def stream_seeds(params: Mapping[str, Any]) -> list[int]:
@@ -148,17 +125,22 @@ def resample_dead(model: Mapping[str, torch.Tensor], optimizer: torch.optim.Opti
     return changed.sum(dim=1)
 
 
-def train_model(params: Mapping[str, Any], data: Mapping[str, torch.Tensor], *,
-                resume_path: str | Path | None = None, progress: bool = True) -> TrainResult:
+def train_model(params: Mapping[str, Any], data: Mapping[str, torch.Tensor], seeds: list[int] | None = None,
+                device: torch.device | str = "cpu", resume_path: str | Path | None = None,
+                progress: bool = True) -> TrainResult:
     """Train every instance on fresh batches (one stream per seed index), logging MMCS every ``trace_every``
     steps, history metrics at log-spaced steps, and resampling dead latents when ``resample`` is on.
+
+    The cell's ``seeds`` are not used: initialisations are seeded from the dataset, M, the init and the seed index
+    only (``init_seeds``), so cells that differ in training settings (alpha, resampling, steps) start from the same
+    weights and compare pairwise.
 
     The returned parameters hold the final weights plus ``log/trace_steps`` [K], ``log/trace_mmcs`` [I, K]
     and ``log/resampled`` [I] (latents re-initialised in total). The history's ``seed`` is the seed index
     within the instance's initialisation; ``instance`` is the position on the instance axis.
     """
     specs = instance_specs(params)
-    stream = Stream(data, params)
+    stream = Stream({name: tensor.to(device) for name, tensor in data.items()}, params)
     device = stream.features.device
     model = initial_model(params, specs, stream)
     streams = stream_seeds(params)

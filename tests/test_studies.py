@@ -1,0 +1,47 @@
+"""The study contract (docs/adding-a-study.md): light packages, lazy heavy entry points, one function per plot."""
+
+import importlib
+import inspect
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from toymodels.studies import STUDY_NAMES, draw, load_study, plotting_code
+
+HEAVY = ("torch", "matplotlib", "sklearn", "scipy")
+
+
+@pytest.mark.parametrize("study", STUDY_NAMES)
+def test_package_imports_no_heavy_module(study: str) -> None:
+    """What the Snakemake process and every figure job read must not import torch, matplotlib, sklearn or scipy."""
+    code = (f"import sys, toymodels.studies.{study} as s; s.DATA_KEYS, s.TABLES, s.PLOTS, s.KEY_COLUMNS, s.resources; "
+            f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert loaded == "", f"toymodels.studies.{study} imports {loaded} at package level"
+
+
+@pytest.mark.parametrize("study", STUDY_NAMES)
+def test_entry_points_resolve_with_the_contract_signature(study: str) -> None:
+    module = load_study(study)
+    train_parameters = list(inspect.signature(module.train_model).parameters)
+    assert train_parameters[:5] == ["params", "data", "seeds", "device", "resume_path"]
+    assert list(inspect.signature(module.measure).parameters)[:5] == ["params", "seeds", "data", "model", "checkpoints"]
+    assert callable(module.make_dataset)
+    with pytest.raises(AttributeError, match="has no attribute 'nope'"):
+        module.nope
+
+
+@pytest.mark.parametrize("study", STUDY_NAMES)
+def test_every_plot_has_its_drawing_function(study: str) -> None:
+    figures = importlib.import_module(f"toymodels.studies.{study}.figures")
+    assert plotting_code(study) == Path(figures.__file__)
+    for plot, roles in load_study(study).PLOTS.items():
+        assert list(inspect.signature(getattr(figures, plot)).parameters) == ["tables", "options"], plot
+        assert roles and all(isinstance(role, str) for role in roles)
+
+
+def test_draw_rejects_an_unknown_plot_naming_the_allowed_ones() -> None:
+    with pytest.raises(ValueError, match=r"unknown plot 'pie' of double_descent; allowed values: \['dimensionality'"):
+        draw("double_descent", "pie", {}, {})
