@@ -7,7 +7,6 @@ import math
 import pytest
 import torch
 
-from toymodels.optimizers import InstanceLamb
 from toymodels.studies.monosemanticity.data import (feature_probabilities, make_dataset, random_embedding,
                                                     sample_features, task_target)
 from toymodels.studies.monosemanticity.figures import sfa_matrix, steps_to_reach
@@ -175,19 +174,6 @@ def test_global_magnitude_pruning_removes_20_percent_over_both_layers():
     assert sum(m.flatten(1).sum(1) for m in again.values()).tolist() == [6, 6]   # 8 remaining -> prune 2
     randomly = prune_global({"W1": W1, "W2": W2}, masks, 0.2, "random", torch.Generator().manual_seed(0))
     assert sum(m.flatten(1).sum(1) for m in randomly.values()).tolist() == [8, 8]
-
-
-def test_lamb_trust_ratio_is_per_instance():
-    p = torch.zeros(2, 4)
-    p[0] = 0.5                          # ||p_0|| = 1
-    p[1] = 5.0                          # ||p_1|| = 10
-    p.requires_grad_(True)
-    optimizer = InstanceLamb([p], lr=0.01)
-    p.grad = torch.tensor([[1.0, -2.0, 3.0, -4.0], [0.1, 0.1, 0.1, 0.1]])
-    before = p.detach().clone()
-    optimizer.step()
-    step_norms = (p.detach() - before).norm(dim=1)
-    assert step_norms.tolist() == pytest.approx([0.01, 0.1], rel=1e-4)
 
 
 def test_weight_fraction_and_lottery_rounds():

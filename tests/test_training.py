@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from toymodels.optimizers import InstanceLamb, make_optimizer
+from toymodels.optimizers import make_optimizer
 from toymodels.training import NonFiniteLossError, TrainConfig, step_generator, train, unflatten_checkpoints
 
 
@@ -67,13 +67,36 @@ def test_resume_from_a_snapshot_gives_the_same_result(tmp_path):
 
 def test_lamb_trust_ratio_is_per_instance():
     p = torch.tensor([[3.0, 4.0], [0.3, 0.4]], requires_grad=True)
-    optimizer = InstanceLamb([p], lr=0.1)
+    optimizer = make_optimizer("lamb", {"p": p}, lr=0.1, weight_decay=0.0)
     p.grad = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
     before = p.detach().clone()
     optimizer.step()
     step_norms = (before - p.detach()).norm(dim=1)
     # first Adam step: update = sign(g) -> |update| = 1; trust = ||p|| so the step is lr * ||p|| per instance
     assert step_norms == pytest.approx(torch.tensor([0.5, 0.05]), rel=1e-4)
+
+
+def test_adamw_matches_torch_adamw_bit_for_bit():
+    """The own AdamW (no torch.optim import cost) is torch's foreach AdamW, decay groups and bias correction included."""
+    generator = torch.Generator().manual_seed(0)
+    start = {"w": torch.randn(3, 4, 5, generator=generator), "b": torch.randn(3, 5, generator=generator)}
+    ours = {n: t.clone().requires_grad_() for n, t in start.items()}
+    theirs = {n: t.clone().requires_grad_() for n, t in start.items()}
+    optimizer = make_optimizer("adamw", ours, 0.05, 0.1, no_decay=("b",))
+    reference = torch.optim.AdamW([{"params": [theirs["w"]], "weight_decay": 0.1}, {"params": [theirs["b"]], "weight_decay": 0.0}],
+                                  lr=0.05, foreach=True)
+    for step in range(5):
+        grads = {n: torch.randn(t.shape, generator=generator) for n, t in start.items()}
+        for params in (ours, theirs):
+            for n, p in params.items():
+                p.grad = grads[n].clone()
+        for group in (*optimizer.param_groups, *reference.param_groups):
+            group["lr"] = 0.05 / (step + 1)
+        optimizer.step()
+        reference.step()
+    for n in start:
+        assert torch.equal(ours[n], theirs[n]), n
+        assert torch.equal(optimizer.state[ours[n]]["exp_avg_sq"], reference.state[theirs[n]]["exp_avg_sq"])
 
 
 def test_make_optimizer_rejects_unknown_names_and_skips_decay():

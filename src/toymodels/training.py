@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from toymodels.artifacts import ArtifactError, load_tensors, save_tensors
 from toymodels.grid import canonical_json, derive_seed
-from toymodels.optimizers import make_optimizer
+from toymodels.optimizers import InstanceOptimizer, make_optimizer
 from toymodels.schedules import learning_rate, log_spaced_steps
 
 LossFn = Callable[[int], "torch.Tensor | tuple[torch.Tensor, dict[str, torch.Tensor]]"]
@@ -166,7 +166,7 @@ class _ResumeState:
 
 def train(params: dict[str, torch.Tensor], loss_fn: LossFn, config: TrainConfig, seeds: list[int], *,
           after_step: StepHook | None = None, record: RecordFn | None = None,
-          optimizer_ready: Callable[[torch.optim.Optimizer], None] | None = None,
+          optimizer_ready: Callable[[InstanceOptimizer], None] | None = None,
           resume_path: str | Path | None = None, resume_every_s: float | None = None,
           fingerprint: Mapping[str, Any] | None = None, description: str = "train") -> TrainResult:
     """Train every instance of ``params`` (leaf tensors with a leading instance axis) in place.

@@ -24,6 +24,7 @@ from toymodels.studies.sae.data import Stream
 from toymodels.studies.sae.inits import InitSample, decoder_atoms
 from toymodels.studies.sae.instances import InstanceSpec, dict_size, instance_specs
 from toymodels.studies.sae.metrics import mmcs, reconstruction_stats
+from toymodels.optimizers import InstanceOptimizer
 from toymodels.training import TrainConfig, TrainResult, step_generator, train
 
 LOG_PREFIX = "log/"
@@ -90,7 +91,7 @@ def normalise_atoms(W_dec: torch.Tensor) -> None:
     W_dec.div_(W_dec.norm(dim=-1, keepdim=True).clamp_min(1e-12))
 
 
-def resample_dead(model: Mapping[str, torch.Tensor], optimizer: torch.optim.Optimizer, dead: torch.Tensor,
+def resample_dead(model: Mapping[str, torch.Tensor], optimizer: InstanceOptimizer, dead: torch.Tensor,
                   x: torch.Tensor, encoder_scale: float, generator: torch.Generator) -> torch.Tensor:
     """Re-initialise the dead latents [I, M] (Anthropic, "Towards Monosemanticity", 2023), in place.
 
@@ -156,7 +157,7 @@ def train_model(params: Mapping[str, Any], data: Mapping[str, torch.Tensor], see
     trace[:, 0] = mmcs(stream.features, model["W_dec"]).cpu()
     last_fired = torch.full(model["b_enc"].shape, -1, dtype=torch.long, device=device)
     resampled = torch.zeros(len(specs), dtype=torch.long, device=device)
-    holder: dict[str, torch.optim.Optimizer] = {}
+    holder: dict[str, InstanceOptimizer] = {}
 
     def loss_fn(step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         with torch.no_grad():
