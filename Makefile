@@ -1,6 +1,6 @@
 # Two entry points; each creates .venv with pip and installs what it needs.
 #   make figures   every figure of config/config.yaml (CPU-sized) into results/figures/
-#   make test      the test suite (unit tests, dry runs of every config, a tiny end-to-end run)
+#   make test      the test suite (unit tests, dry runs of every config, a quick end-to-end run)
 VENV ?= .venv
 PYTHON ?= python3
 CORES ?= 2

@@ -26,7 +26,7 @@ def run_snakemake(workdir: Path, *args: str, timeout: int = 900, check: bool = T
     return result
 
 
-TINY = ROOT / "tests" / "configs" / "tiny.yaml"
+QUICK = ROOT / "config" / "quick.yaml"
 
 
 @pytest.fixture(scope="session")
@@ -35,8 +35,8 @@ def root() -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory) -> Path:
-    """One end-to-end run of tests/configs/tiny.yaml (every study, every figure), shared by the workflow tests."""
-    workdir = tmp_path_factory.mktemp("tiny")
-    run_snakemake(workdir, "--cores", "2", f"--configfile={TINY}", timeout=1800)
+def quick_run(tmp_path_factory) -> Path:
+    """One end-to-end run of config/quick.yaml (every study, every figure), shared by the workflow tests."""
+    workdir = tmp_path_factory.mktemp("quick")
+    run_snakemake(workdir, "--cores", "2", f"--configfile={QUICK}", timeout=1800)
     return workdir

@@ -16,14 +16,14 @@ def plots_of(config: dict) -> dict:
     return {name: load_study(name).PLOTS for name in config["studies"] if name in STUDY_NAMES}
 
 
-TINY = load_config_file(ROOT / "tests" / "configs" / "tiny.yaml")
-PLOTS = plots_of(TINY)
+QUICK = load_config_file(ROOT / "config" / "quick.yaml")
+PLOTS = plots_of(QUICK)
 DD = ("studies", "double_descent")
 
 
 def mutate(path: tuple, value):
-    """A copy of the tiny config with the value at ``path`` replaced (``...`` deletes the key)."""
-    config = copy.deepcopy(TINY)
+    """A copy of the quick config with the value at ``path`` replaced (``...`` deletes the key)."""
+    config = copy.deepcopy(QUICK)
     node = config
     for key in path[:-1]:
         node = node[key]
@@ -79,13 +79,13 @@ def test_bad_config_is_rejected_with_key_path_and_allowed_values(case):
 
 
 def test_shipped_configs_are_valid():
-    for name in ("config/config.yaml", "config/paper.yaml", "tests/configs/tiny.yaml"):
+    for name in ("config/config.yaml", "config/paper.yaml", "config/quick.yaml"):
         config = load_config_file(ROOT / name)
         validate_config(config, SCHEMA, plots_of(config))
 
 
 def test_duplicate_grid_names_are_rejected(tmp_path):
-    text = (ROOT / "tests" / "configs" / "tiny.yaml").read_text()
+    text = (ROOT / "config" / "quick.yaml").read_text()
     duplicated = text.replace("      repeated:\n", "      dataset_size:\n", 1)
     path = tmp_path / "dup.yaml"
     path.write_text(duplicated)
@@ -118,7 +118,7 @@ def write_config_errors_doc() -> None:
         "# Rejected configs and their messages\n\n"
         "Every config is checked before any job starts (`toymodels.config.validate_config`, called from\n"
         "`workflow/rules/common.smk`; duplicate keys by `toymodels.config.load_config_file`). Each case below is\n"
-        "a test in `tests/test_config.py` (the tiny config with one value changed); the message is what\n"
+        "a test in `tests/test_config.py` (the quick config with one value changed); the message is what\n"
         "`snakemake` prints after `invalid config:`. Several problems are reported together. Regenerate with\n"
         "`.venv/bin/python tests/test_config.py`.\n\n| case | change | message |\n|---|---|---|\n"
         + "\n".join(rows)

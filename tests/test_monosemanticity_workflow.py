@@ -1,4 +1,4 @@
-"""The monosemanticity study inside the tiny end-to-end run, and its config checks through Snakemake."""
+"""The monosemanticity study inside the quick end-to-end run, and its config checks through Snakemake."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import TINY, run_snakemake
+from conftest import QUICK, run_snakemake
 from toymodels.config import load_config_file
 
 pytestmark = pytest.mark.workflow
 
 
 def test_bad_hyperparameters_are_rejected(tmp_path):
-    config = copy.deepcopy(load_config_file(TINY))
+    config = copy.deepcopy(load_config_file(QUICK))
     config["studies"] = {"monosemanticity": config["studies"]["monosemanticity"]}
     config["studies"]["monosemanticity"]["defaults"].update(optimizer="sgd", eps=1.5)
     path = tmp_path / "mono.yaml"
@@ -27,10 +27,10 @@ def test_bad_hyperparameters_are_rejected(tmp_path):
     assert "defaults.eps: 1.5 is greater than the maximum of 1" in output
 
 
-def test_tables_of_the_tiny_run(tiny_run):
-    results = tiny_run / "results" / "monosemanticity"
+def test_tables_of_the_quick_run(quick_run):
+    results = quick_run / "results" / "monosemanticity"
     instances = pd.read_parquet(results / "learning_rate" / "instances.parquet")
-    assert len(instances) == 8 * 2 and instances["mono_fraction_features"].between(0, 1).all()
+    assert len(instances) == 4 * 2 and instances["mono_fraction_features"].between(0, 1).all()
     history = pd.read_parquet(results / "learning_rate" / "history.parquet")
     assert {"step", "loss", "mono_fraction_features", "mean_bias"} <= set(history.columns)
     lottery = pd.read_parquet(results / "lottery" / "trajectory.parquet")

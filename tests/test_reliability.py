@@ -23,8 +23,8 @@ pytestmark = pytest.mark.workflow
 
 
 def double_descent_config(grids: dict, **defaults) -> dict:
-    """The tiny config's double-descent block with other grids and figures."""
-    config = copy.deepcopy(load_config_file(ROOT / "tests" / "configs" / "tiny.yaml"))
+    """The quick config's double-descent block with other grids and figures."""
+    config = copy.deepcopy(load_config_file(ROOT / "config" / "quick.yaml"))
     block = config["studies"]["double_descent"]
     block["defaults"].update(defaults)
     block["grids"] = grids

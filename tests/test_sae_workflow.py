@@ -1,5 +1,5 @@
 """The SAE blocks of the shipped configs: valid, bad values rejected with the allowed values, and the
-study's tables in the shared tiny end-to-end run."""
+study's tables in the shared quick end-to-end run."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from toymodels.studies import load_study
 
 SCHEMA = load_schema(ROOT / "workflow" / "schemas" / "config.schema.yaml")
 PLOTS = {"sae": load_study("sae").PLOTS}
-CONFIGS = {"tiny": ROOT / "tests" / "configs" / "tiny.yaml", "default": ROOT / "config" / "config.yaml",
+CONFIGS = {"quick": ROOT / "config" / "quick.yaml", "default": ROOT / "config" / "config.yaml",
            "paper": ROOT / "config" / "paper.yaml"}
 
 
@@ -23,7 +23,7 @@ def block_config(which: str) -> dict:
     return {"device": config.get("device", "auto"), "threads": 1, "studies": {"sae": config["studies"]["sae"]}}
 
 
-@pytest.mark.parametrize("which", ["tiny", "default", "paper"])
+@pytest.mark.parametrize("which", ["quick", "default", "paper"])
 def test_blocks_are_valid(which):
     validate_config(block_config(which), SCHEMA, PLOTS)
 
@@ -39,15 +39,15 @@ def test_blocks_are_valid(which):
     ("prob_decay", 1.2, r"defaults.prob_decay: 1.2 is greater than the maximum of 1"),
 ])
 def test_bad_values_are_rejected_with_what_is_allowed(key, value, message):
-    config = block_config("tiny")
+    config = block_config("quick")
     config["studies"]["sae"]["defaults"][key] = value
     with pytest.raises(ConfigError, match=message):
         validate_config(config, SCHEMA, PLOTS)
 
 
 @pytest.mark.workflow
-def test_tables_of_the_tiny_run(tiny_run):
-    results = tiny_run / "results" / "sae"
+def test_tables_of_the_quick_run(quick_run):
+    results = quick_run / "results" / "sae"
     instances = pd.read_parquet(results / "inits" / "instances.parquet")
     assert {"scenario", "d", "n_features", "init", "rare_ratio", "seed", "mmcs_initial", "mmcs_final",
             "steps_to_0.95", "steps_to_0.98", "steps_to_0.99"} <= set(instances.columns)

@@ -1,5 +1,5 @@
 """Cluster submission on a real SLURM: start a one-node SLURM here (tests/slurm/start.sh), submit one figure
-of the tiny config through profiles/slurm with `device: cuda`, and check that its dataset, training and
+of the quick config through profiles/slurm with `device: cuda`, and check that its dataset, training and
 measure jobs went through sbatch, that training jobs asked for a GPU, that the tables and the figure equal
 a local run's, and that the daemons are gone afterwards.
 
@@ -23,10 +23,10 @@ import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ROOT / "tests" / "configs" / "tiny.yaml"
+QUICK = ROOT / "config" / "quick.yaml"
 PROFILE = ROOT / "profiles" / "slurm"
 START, STOP = ROOT / "tests" / "slurm" / "start.sh", ROOT / "tests" / "slurm" / "stop.sh"
-# One figure of the tiny config, not all of them: its grid has 2 cells with a dataset each, so it sends
+# One figure of the quick config, not all of them: its grid has 2 cells with a dataset each, so it sends
 # dataset, training and measure jobs through sbatch, and its cost does not grow as studies are added.
 STUDY, GRID, FIGURE = "double_descent", "repeated", "double_descent_repeated"
 SLURM_DIR = Path(os.environ.get("TOYMODELS_SLURM_DIR", "/tmp/toymodels-slurm"))
@@ -50,7 +50,7 @@ def bounded(command: list[str], seconds: int, **kwargs) -> subprocess.CompletedP
 
 def snakemake_command(python: str, workdir: Path, *args: str) -> list[str]:
     return [python, "-m", "snakemake", FIGURE, "-s", str(ROOT / "Snakefile"), "--directory", str(workdir), *args,
-            "--config", "device=cuda", "--configfile", str(TINY)]  # target first: these two take several values
+            "--config", "device=cuda", "--configfile", str(QUICK)]  # target first: these two take several values
 
 
 def pids() -> dict[str, int]:
@@ -119,7 +119,7 @@ def job_counts(output: str) -> dict[str, int]:
     return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.MULTILINE)}
 
 
-def test_tiny_figure_through_slurm_matches_local_run(slurm, plugin_python, tmp_path):
+def test_quick_figure_through_slurm_matches_local_run(slurm, plugin_python, tmp_path):
     local_dir, slurm_dir = tmp_path / "local", tmp_path / "slurm"
     local_dir.mkdir()
     slurm_dir.mkdir()

@@ -1,4 +1,4 @@
-"""The workflow as users drive it: dry runs of every shipped config, one tiny end-to-end run."""
+"""The workflow as users drive it: dry runs of every shipped config, one quick end-to-end run."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, TINY, run_snakemake
+from conftest import ROOT, QUICK, run_snakemake
 from toymodels.artifacts import sha256_file
 from toymodels.config import load_config_file
 from toymodels.studies import load_study
 
 pytestmark = pytest.mark.workflow
-SHIPPED = ["config/config.yaml", "config/paper.yaml", "tests/configs/tiny.yaml"]
+SHIPPED = ["config/config.yaml", "config/paper.yaml", "config/quick.yaml"]
 
 
 def job_counts(output: str) -> dict[str, int]:
@@ -40,51 +40,51 @@ def test_dry_run_of_shipped_config(config, tmp_path):
         assert counts[name] == 1
 
 
-def test_every_figure_is_rendered_with_provenance(tiny_run):
-    for name in figure_names(TINY):
-        png, pdf, provenance = (tiny_run / "results" / "figures" / f"{name}.{ext}" for ext in ("png", "pdf", "json"))
+def test_every_figure_is_rendered_with_provenance(quick_run):
+    for name in figure_names(QUICK):
+        png, pdf, provenance = (quick_run / "results" / "figures" / f"{name}.{ext}" for ext in ("png", "pdf", "json"))
         assert png.stat().st_size > 10_000 and pdf.stat().st_size > 5_000
         record = json.loads(provenance.read_text())
         assert record["figure"] == name and record["caption"].strip()
         assert record["code_version"]["toymodels"]
         assert record["inputs"], "a figure must name the artifacts it was drawn from"
         for entry in record["inputs"]:
-            path = Path(entry["path"]) if Path(entry["path"]).is_absolute() else tiny_run / entry["path"]
+            path = Path(entry["path"]) if Path(entry["path"]).is_absolute() else quick_run / entry["path"]
             assert sha256_file(path) == entry["sha256"]
         assert any(entry["path"].endswith(".parquet") for entry in record["inputs"])
 
 
-def test_finished_run_has_nothing_to_do(tiny_run):
-    result = run_snakemake(tiny_run, "-n", "--cores", "1", f"--configfile={TINY}")
+def test_finished_run_has_nothing_to_do(quick_run):
+    result = run_snakemake(quick_run, "-n", "--cores", "1", f"--configfile={QUICK}")
     assert "Nothing to be done" in result.stdout + result.stderr
 
 
-def test_one_figure_rebuilds_alone_by_short_name(tiny_run):
-    name = figure_names(TINY)[0]
-    target = tiny_run / "results" / "figures" / f"{name}.png"
+def test_one_figure_rebuilds_alone_by_short_name(quick_run):
+    name = figure_names(QUICK)[0]
+    target = quick_run / "results" / "figures" / f"{name}.png"
     target.unlink()
-    counts = job_counts(run_snakemake(tiny_run, "-n", "--cores", "1", f"--configfile={TINY}", name).stdout)
+    counts = job_counts(run_snakemake(quick_run, "-n", "--cores", "1", f"--configfile={QUICK}", name).stdout)
     assert counts == {name: 1}
-    run_snakemake(tiny_run, "--cores", "1", f"--configfile={TINY}", name)
+    run_snakemake(quick_run, "--cores", "1", f"--configfile={QUICK}", name)
     assert target.exists()
-    forced = job_counts(run_snakemake(tiny_run, "-n", "--cores", "1", f"--configfile={TINY}", "-f", str(target.relative_to(tiny_run))).stdout)
+    forced = job_counts(run_snakemake(quick_run, "-n", "--cores", "1", f"--configfile={QUICK}", "-f", str(target.relative_to(quick_run))).stdout)
     assert forced == {name: 1}
 
 
-def test_report_lists_every_figure(tiny_run):
-    run_snakemake(tiny_run, "--cores", "1", f"--configfile={TINY}", "--report", "report.zip", timeout=600)
-    assert (tiny_run / "report.zip").stat().st_size > 50_000
+def test_report_lists_every_figure(quick_run):
+    run_snakemake(quick_run, "--cores", "1", f"--configfile={QUICK}", "--report", "report.zip", timeout=600)
+    assert (quick_run / "report.zip").stat().st_size > 50_000
 
 
-def test_same_config_gives_byte_identical_tables(tiny_run, tmp_path):
+def test_same_config_gives_byte_identical_tables(quick_run, tmp_path):
     """A second run of one grid per study reproduces the first run's Parquet tables byte for byte."""
-    config = load_config_file(TINY)
+    config = load_config_file(QUICK)
     targets = [f"results/{study}/{next(iter(block['grids']))}/{load_study(study).TABLES[0]}.parquet"
                for study, block in config["studies"].items()]
-    run_snakemake(tmp_path, "--cores", "2", f"--configfile={TINY}", *targets, timeout=900)
+    run_snakemake(tmp_path, "--cores", "2", f"--configfile={QUICK}", *targets, timeout=900)
     compared = 0
     for table in sorted((tmp_path / "results").rglob("*.parquet")):
-        twin = tiny_run / table.relative_to(tmp_path)
+        twin = quick_run / table.relative_to(tmp_path)
         assert table.read_bytes() == twin.read_bytes(), f"{table.relative_to(tmp_path)} differs between runs"
         compared += 1
     assert compared >= 3 * len(targets)
