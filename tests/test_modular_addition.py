@@ -11,7 +11,7 @@ from toymodels.studies.modular_addition import data as ma_data
 from toymodels.studies.modular_addition.fourier import (band_limited, early_gradient, fourier_plane, n_frequencies,
                                                           signal, survivors)
 from toymodels.studies.modular_addition import TABLES
-from toymodels.studies.modular_addition.measure import fixed_from, measure
+from toymodels.studies.modular_addition.measure import fixed_from, measure_cell
 from toymodels.studies.modular_addition.model import dense_history_points, init_params, logits, train_model
 from toymodels.studies.modular_addition.ode import LinearODE, fit_linear_ode, r2, rollout
 
@@ -188,7 +188,7 @@ def test_training_logs_signals_every_early_step_and_measure_tables():
     assert not any(c.startswith("signal_") for c in history.columns)
     assert history["loss"].iloc[-1] < history["loss"].iloc[0]
 
-    tables = measure(TINY, [11, 12], data, result.params, result.checkpoints)
+    tables = measure_cell(TINY, [11, 12], data, result.params, result.checkpoints)
     assert set(tables) == set(TABLES)
     frequencies = tables["frequencies"]
     assert len(frequencies) == 2 * 3

@@ -11,7 +11,7 @@ import torch
 from toymodels.studies.sae.data import Stream, feature_probabilities, make_dataset, rank_decay, sample_codes
 from toymodels.studies.sae.inits import InitSample, decoder_atoms, rare_count, svd_atoms, unit_rows
 from toymodels.studies.sae.instances import INITS, RARE_METHODS, InstanceSpec, instance_specs
-from toymodels.studies.sae.measure import measure
+from toymodels.studies.sae.measure import measure_cell
 from toymodels.studies.sae.metrics import mmcs, reconstruction_stats, steps_to_threshold
 from toymodels.studies.sae.model import init_seeds, loss_and_grads, resample_dead, train_model
 
@@ -280,7 +280,7 @@ def test_training_recovers_features_and_measure_writes_nullable_thresholds():
     assert torch.allclose(result.params["W_dec"].norm(dim=-1), torch.ones(6, 32), atol=1e-5)
     history = result.history
     assert {"instance", "seed", "init", "rare_ratio", "alpha", "step", "mmcs", "l0", "fve", "dead_fraction"} <= set(history)
-    tables = measure(params, [0, 1], data, result.params, result.checkpoints)
+    tables = measure_cell(params, [0, 1], data, result.params, result.checkpoints)
     instances = tables["instances"]
     assert len(instances) == 6
     assert str(instances["steps_to_0.99"].dtype) == "Int64"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from toymodels.studies import STUDY_NAMES, draw, load_study, plotting_code
+from toymodels.studies import STUDY_NAMES, draw, lazy_exports, load_study, plotting_code
 
 HEAVY = ("torch", "matplotlib", "sklearn", "scipy")
 
@@ -25,9 +25,11 @@ def test_package_imports_no_heavy_module(study: str) -> None:
 @pytest.mark.parametrize("study", STUDY_NAMES)
 def test_entry_points_resolve_with_the_contract_signature(study: str) -> None:
     module = load_study(study)
+    for submodule in ("measure", "figures"):  # importing submodules first must not shadow the entry points
+        importlib.import_module(f"toymodels.studies.{study}.{submodule}")
     train_parameters = list(inspect.signature(module.train_model).parameters)
     assert train_parameters[:5] == ["params", "data", "seeds", "device", "resume_path"]
-    assert list(inspect.signature(module.measure).parameters)[:5] == ["params", "seeds", "data", "model", "checkpoints"]
+    assert list(inspect.signature(module.measure_cell).parameters)[:5] == ["params", "seeds", "data", "model", "checkpoints"]
     assert callable(module.make_dataset)
     with pytest.raises(AttributeError, match="has no attribute 'nope'"):
         module.nope
@@ -45,3 +47,8 @@ def test_every_plot_has_its_drawing_function(study: str) -> None:
 def test_draw_rejects_an_unknown_plot_naming_the_allowed_ones() -> None:
     with pytest.raises(ValueError, match=r"unknown plot 'pie' of double_descent; allowed values: \['dimensionality'"):
         draw("double_descent", "pie", {}, {})
+
+
+def test_an_export_named_like_a_submodule_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"exported names \['measure'\] are also submodule names"):
+        lazy_exports("toymodels.studies.sae", measure="measure")

@@ -11,6 +11,6 @@ with log_to(snakemake.log[0]):
     data, _ = load_tensors(snakemake.input.data)
     model, _ = load_tensors(snakemake.input.model)
     checkpoints, _ = load_tensors(snakemake.input.checkpoints)
-    tables = study.measure(values, seeds, data, model, unflatten_checkpoints(checkpoints))
+    tables = study.measure_cell(values, seeds, data, model, unflatten_checkpoints(checkpoints))
     for name, table in tables.items():
         write_table(snakemake.output[name], with_cell_columns(table, study.cell_columns(values, swept)))

@@ -14,7 +14,7 @@ its constants without paying for the heavy imports, which only the stage that ne
 - heavy entry points, imported on first use through :func:`lazy_exports`:
   ``make_dataset(params[, inputs]) -> dict[str, Tensor]``,
   ``train_model(params, data, seeds, device, resume_path) -> TrainResult`` and
-  ``measure(params, seeds, data, model, checkpoints) -> dict[str, DataFrame]``.
+  ``measure_cell(params, seeds, data, model, checkpoints) -> dict[str, DataFrame]``.
 """
 
 from __future__ import annotations
@@ -36,7 +36,11 @@ def load_study(name: str) -> ModuleType:
 
 def lazy_exports(package: str, **modules: str) -> Callable[[str], Any]:
     """A study package's module-level ``__getattr__``: ``name`` is imported from ``package.<modules[name]>`` on first
-    use, so reading the package's constants never imports torch, scikit-learn or matplotlib."""
+    use, so reading the package's constants never imports torch, scikit-learn or matplotlib. An exported name must not
+    be a submodule's name: importing that submodule would set the package attribute to the module itself."""
+    clashes = sorted(set(modules) & _submodules(package))
+    if clashes:
+        raise ValueError(f"{package}: exported names {clashes} are also submodule names")
 
     def __getattr__(name: str) -> Any:
         if name not in modules:
@@ -44,6 +48,10 @@ def lazy_exports(package: str, **modules: str) -> Callable[[str], Any]:
         return getattr(importlib.import_module(f"{package}.{modules[name]}"), name)
 
     return __getattr__
+
+
+def _submodules(package: str) -> set[str]:
+    return {info.name for info in pkgutil.iter_modules(importlib.import_module(package).__path__)}
 
 
 def plotting_code(study: str) -> Path:

@@ -23,7 +23,7 @@ PLOTS: dict[str, tuple[str, ...]] = {
 KEY_COLUMNS = ("source_study", "source_grid")
 
 cell_columns = partial(tables.cell_columns, KEY_COLUMNS)
-__getattr__ = lazy_exports(__name__, make_dataset="bundle", train_model="fit", measure="measure")
+__getattr__ = lazy_exports(__name__, make_dataset="bundle", train_model="fit", measure_cell="measure")
 
 
 def source_cells(values: Mapping[str, Any], config: Mapping[str, Any]):

@@ -166,7 +166,7 @@ def universality_table(bundle: Bundle, family) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def measure(params: Mapping[str, Any], seeds: list[int], data: Mapping[str, torch.Tensor],
+def measure_cell(params: Mapping[str, Any], seeds: list[int], data: Mapping[str, torch.Tensor],
             model: Mapping[str, torch.Tensor], checkpoints: Mapping[int, Mapping[str, torch.Tensor]]) -> dict[str, pd.DataFrame]:
     bundle = Bundle(data, params)
     family = family_of(bundle.source, bundle.endpoints[0].params)

@@ -23,7 +23,7 @@ KEY_COLUMNS = ("m", "T")
 CHUNK_ELEMENTS = 2**24  # bound on the [I, chunk, N] intermediates of evaluation (64 MiB in float32)
 
 cell_columns = partial(tables.cell_columns, KEY_COLUMNS)
-__getattr__ = lazy_exports(__name__, make_dataset="data", train_model="model", measure="measure")
+__getattr__ = lazy_exports(__name__, make_dataset="data", train_model="model", measure_cell="measure")
 
 
 def resources(params: Mapping[str, Any]) -> dict[str, int]:

@@ -28,7 +28,7 @@ def _long(values: dict[str, torch.Tensor], index_name: str) -> pd.DataFrame:
     return pd.DataFrame(frame)
 
 
-def measure(params: Mapping[str, Any], seeds: list[int], data: Mapping[str, torch.Tensor],
+def measure_cell(params: Mapping[str, Any], seeds: list[int], data: Mapping[str, torch.Tensor],
             model: Mapping[str, torch.Tensor], checkpoints: Mapping[int, Mapping[str, torch.Tensor]]) -> dict[str, pd.DataFrame]:
     """instances, features, datapoints (final weights) and trajectory (every checkpoint) tables."""
     x_train, x_test = load_dataset(data)

@@ -21,7 +21,7 @@ PLOTS: dict[str, tuple[str, ...]] = {
 KEY_COLUMNS = ("p", "d")
 
 cell_columns = partial(tables.cell_columns, KEY_COLUMNS)
-__getattr__ = lazy_exports(__name__, make_dataset="data", train_model="model", measure="measure")
+__getattr__ = lazy_exports(__name__, make_dataset="data", train_model="model", measure_cell="measure")
 
 
 def resources(params: Mapping[str, Any]) -> dict[str, int]:

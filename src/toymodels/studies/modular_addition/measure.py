@@ -49,7 +49,7 @@ def _ablation(model: Mapping[str, torch.Tensor], final_signal: torch.Tensor, dat
     return pd.DataFrame(rows)
 
 
-def measure(params: Mapping[str, Any], seeds: list[int], data: Mapping[str, torch.Tensor],
+def measure_cell(params: Mapping[str, Any], seeds: list[int], data: Mapping[str, torch.Tensor],
             model: Mapping[str, torch.Tensor], checkpoints: Mapping[int, Mapping[str, torch.Tensor]]) -> dict[str, pd.DataFrame]:
     p, factor = int(params["p"]), float(params["survivor_factor"])
     n_k, n_inst = n_frequencies(p), len(seeds)

@@ -23,7 +23,7 @@ PLOTS: dict[str, tuple[str, ...]] = {
 KEY_COLUMNS = ("n_features", "d", "k", "frequencies", "eps", "task", "nonlinearity", "lr", "bias_offset", "bias_decay")
 
 cell_columns = partial(tables.cell_columns, KEY_COLUMNS)
-__getattr__ = lazy_exports(__name__, make_dataset="data", train_model="fit", measure="measure")
+__getattr__ = lazy_exports(__name__, make_dataset="data", train_model="fit", measure_cell="measure")
 
 
 def updates(params: Mapping[str, Any]) -> int:

@@ -48,7 +48,7 @@ def self_output(weights: Mapping[str, torch.Tensor], P: torch.Tensor, nonlineari
     return out.diagonal(dim1=1, dim2=2)
 
 
-def measure(params: Mapping[str, Any], seeds: list[int], data: Mapping[str, torch.Tensor],
+def measure_cell(params: Mapping[str, Any], seeds: list[int], data: Mapping[str, torch.Tensor],
             model: Mapping[str, torch.Tensor], checkpoints: Mapping[int, Mapping[str, torch.Tensor]]) -> dict[str, pd.DataFrame]:
     """instances, neurons, features, sfa (final weights) and trajectory (every checkpoint) tables."""
     nonlinearity, P = params["nonlinearity"], data["P"]

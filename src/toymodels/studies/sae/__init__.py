@@ -21,7 +21,7 @@ PLOTS: dict[str, tuple[str, ...]] = {
 KEY_COLUMNS = ("d", "n_features", "dict_ratio", "resample")
 THRESHOLDS = (0.95, 0.98, 0.99)  # MMCS levels whose first-reaching step is a column of the instances table
 
-__getattr__ = lazy_exports(__name__, make_dataset="data", train_model="model", measure="measure")
+__getattr__ = lazy_exports(__name__, make_dataset="data", train_model="model", measure_cell="measure")
 
 
 def threshold_column(threshold: float) -> str:

@@ -14,7 +14,7 @@ from toymodels.studies.sae.metrics import mmcs, reconstruction_stats, steps_to_t
 
 
 
-def measure(params: Mapping[str, Any], seeds: list[int], data: Mapping[str, torch.Tensor],
+def measure_cell(params: Mapping[str, Any], seeds: list[int], data: Mapping[str, torch.Tensor],
             model: Mapping[str, torch.Tensor], checkpoints: Mapping[int, Mapping[str, torch.Tensor]]) -> dict[str, pd.DataFrame]:
     """``instances`` (one row per instance: recovery and final health metrics) and ``trace`` (MMCS every
     ``trace_every`` steps, as logged during training)."""
