@@ -58,11 +58,11 @@ def snapshot(workdir: Path) -> dict[Path, tuple[bytes, int]]:
 
 
 def test_hard_kill_mid_training_loses_nothing_and_resumes(tmp_path):
-    # two quick cells and one long cell (~20 s of training) that is killed after its first snapshot
-    config = double_descent_config({"dataset_size": {"sweep": {"m": [2], "T": [4, 20, 1000]}}},
-                                   n_features=500, steps=6000, test_size=300)
+    # two quick cells and one long cell (~20 s of training on one core) that is killed after its first snapshot
+    config = double_descent_config({"dataset_size": {"sweep": {"m": [2], "T": [4, 20, 400]}}},
+                                   n_features=500, steps=3000, test_size=300)
     path = write_config(tmp_path / "kill.yaml", config)
-    long_cell = tmp_path / "run" / "results" / "double_descent" / "dataset_size" / "m=2" / "T=1000"
+    long_cell = tmp_path / "run" / "results" / "double_descent" / "dataset_size" / "m=2" / "T=400"
     (tmp_path / "run").mkdir()
     env = {**os.environ, "TOYMODELS_RESUME_EVERY_S": "0.5"}
     command = [SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "--directory", str(tmp_path / "run"), "--cores", "2",
