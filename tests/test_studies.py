@@ -38,7 +38,7 @@ def test_entry_points_resolve_with_the_contract_signature(study: str) -> None:
 @pytest.mark.parametrize("study", STUDY_NAMES)
 def test_every_plot_has_its_drawing_function(study: str) -> None:
     figures = importlib.import_module(f"toymodels.studies.{study}.figures")
-    assert plotting_code(study) == Path(figures.__file__)
+    assert plotting_code(study) == [Path(figures.__file__), Path(importlib.import_module("toymodels.plotting").__file__)]
     for plot, roles in load_study(study).PLOTS.items():
         assert list(inspect.signature(getattr(figures, plot)).parameters) == ["tables", "options"], plot
         assert roles and all(isinstance(role, str) for role in roles)

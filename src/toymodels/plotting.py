@@ -108,9 +108,10 @@ def heatmap_panel(ax, pivot: pd.DataFrame, label: str, log: bool = False, cmap: 
     ax.set_ylabel(pivot.index.name)
     ax.grid(False)
     if values.size <= 400:
-        threshold = np.nanmedian(finite) if finite.size else 0
         for (i, j), v in np.ndenumerate(values):
             if np.isfinite(v):
-                ax.text(j, i, fmt.format(v), ha="center", va="center", fontsize=6, color="k" if v > threshold else "w")
+                red, green, blue, _ = image.cmap(image.norm(v))
+                dark = 0.299 * red + 0.587 * green + 0.114 * blue < 0.5  # text colour from the cell's luminance
+                ax.text(j, i, fmt.format(v), ha="center", va="center", fontsize=6, color="w" if dark else "k")
     ax.figure.colorbar(image, ax=ax, label=label)
     return image

@@ -8,7 +8,7 @@ for _name, _figure in FIGURES.items():
             _name
         input:
             tables=[path for grid in _figure["grids"].values() for path in collected_tables(_study, grid)],
-            plotting_code=str(plotting_code(_study)),
+            plotting_code=[str(path) for path in plotting_code(_study)],
         output:
             png=report(
                 f"results/figures/{_name}.png",

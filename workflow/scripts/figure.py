@@ -18,7 +18,7 @@ with log_to(snakemake.log[0]):
     record = figure_provenance(
         snakemake.rule,
         {"figure": figure, "grids": dict(snakemake.params.grids)},
-        [*snakemake.input.tables, snakemake.input.plotting_code],
+        [*snakemake.input.tables, *snakemake.input.plotting_code],
         [snakemake.output.png, snakemake.output.pdf],
     )
     record["caption"] = Path(snakemake.params.caption).read_text()

@@ -54,9 +54,10 @@ def _submodules(package: str) -> set[str]:
     return {info.name for info in pkgutil.iter_modules(importlib.import_module(package).__path__)}
 
 
-def plotting_code(study: str) -> Path:
-    """The study's ``figures`` module file, found without importing it (an input of every figure rule of the study)."""
-    return Path(load_study(study).__file__).with_name("figures.py")
+def plotting_code(study: str) -> list[Path]:
+    """The files that draw a study's figures, found without importing them: its ``figures`` module and the shared
+    ``toymodels.plotting`` (inputs of every figure rule of the study, so editing them redraws its figures)."""
+    return [Path(load_study(study).__file__).with_name("figures.py"), Path(__file__).parents[1] / "plotting.py"]
 
 
 def draw(study: str, plot: str, tables: Mapping[str, Mapping[str, Any]], options: Mapping[str, Any]) -> Any:

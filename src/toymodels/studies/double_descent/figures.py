@@ -160,15 +160,16 @@ def repeated(tables: Tables, options: Mapping[str, Any]):
     ax.set_xlabel("training step")
     ax.set_ylabel("data-point dimensionality")
     ax.legend(fontsize=6)
-    ax.set_title("during training (seed 0 and others)")
+    ax.set_title("data-point dimensionality over training")
     for column, r in enumerate(counts, start=1):
         p = points[(points["repeat_count"] == r) & (points["seed"] == 0)]
         f = features[(features["repeat_count"] == r) & (features["seed"] == 0)]
         limit = 1.1 * float(max(np.hypot(p["x"], p["y"]).max(), np.hypot(f["x"], f["y"]).max()))
         vector_fan(axes[0, column], f["x"], f["y"], FEATURE_COLOR, limit, alpha=0.3)
         vector_fan(axes[0, column], p["x"], p["y"], DATAPOINT_COLOR, limit, alpha=0.5, highlight=p["repeated"].to_numpy(bool))
-        axes[0, column].set_title(f"final, R = {r} (circled: repeated)")
-    fig.suptitle(f"One training sample repeated R times (T = {trajectory['T'].iloc[0]}, m = {trajectory['m'].iloc[0]})")
+        axes[0, column].set_title(f"final model, R = {r}")
+    fig.suptitle(f"One training sample repeated R times (T = {trajectory['T'].iloc[0]}, m = {trajectory['m'].iloc[0]}); "
+                 "right: seed 0's features (blue) and training points (red), the repeated one circled", y=1.06)
     return fig
 
 
