@@ -9,7 +9,6 @@ Prints Markdown.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import subprocess
 import sys

@@ -30,7 +30,7 @@ from typing import Any, Callable, Mapping
 
 import torch
 
-from toymodels.optimizers import make_optimizer
+from toymodels.optimizers import decay_groups, make_optimizer
 from toymodels.studies.double_descent import model as dd_model
 from toymodels.studies.double_descent.data import sample_features
 from toymodels.studies.monosemanticity import data as mono_data, fit as mono_fit, model as mono_model
@@ -173,10 +173,8 @@ def notebook_loop(batched_init: Tensors, config: TrainConfig, loss: ModelLoss, a
         params = {name: tensor[index].detach().clone().requires_grad_() for name, tensor in batched_init.items()}
         for name, rewrite in (on_grad or {}).items():
             params[name].register_hook(lambda grad, p=params[name], rewrite=rewrite: rewrite(p.detach(), grad))
-        decayed = [p for n, p in params.items() if n not in config.no_decay]
-        groups = [{"params": decayed, "weight_decay": config.weight_decay},
-                  {"params": [p for n, p in params.items() if n in config.no_decay], "weight_decay": 0.0}]
-        optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=config.lr, betas=config.betas)
+        groups = decay_groups(params, config.weight_decay, config.no_decay)
+        optimizer = torch.optim.AdamW(groups, lr=config.lr, betas=config.betas)
         models.append((params, optimizer))
     step = 0
 

@@ -29,7 +29,7 @@ class InstanceOptimizer:
         self.param_groups = [{"lr": lr, "betas": betas, "eps": eps, "weight_decay": 0.0, **group} for group in groups]
         self.state: defaultdict[torch.Tensor, dict[str, torch.Tensor]] = defaultdict(dict)
 
-    def zero_grad(self, set_to_none: bool = True) -> None:
+    def zero_grad(self) -> None:
         for group in self.param_groups:
             for p in group["params"]:
                 p.grad = None
@@ -84,12 +84,17 @@ class InstanceOptimizer:
             p.sub_(lr * trust * update)
 
 
-def make_optimizer(name: str, params: dict[str, torch.Tensor], lr: float, weight_decay: float,
-                   no_decay: Iterable[str] = (), betas: tuple[float, float] = (0.9, 0.999)) -> InstanceOptimizer:
-    """AdamW or per-instance LAMB; parameters named in ``no_decay`` get no weight decay."""
+def decay_groups(params: dict[str, torch.Tensor], weight_decay: float, no_decay: Iterable[str] = ()) -> list[dict]:
+    """Parameter groups: ``weight_decay`` for all but those named in ``no_decay``, which get none (empty groups dropped)."""
     skip = set(no_decay)
     groups = [
         {"params": [p for n, p in params.items() if n not in skip], "weight_decay": weight_decay},
         {"params": [p for n, p in params.items() if n in skip], "weight_decay": 0.0},
     ]
-    return InstanceOptimizer(name, [g for g in groups if g["params"]], lr, betas)
+    return [g for g in groups if g["params"]]
+
+
+def make_optimizer(name: str, params: dict[str, torch.Tensor], lr: float, weight_decay: float,
+                   no_decay: Iterable[str] = (), betas: tuple[float, float] = (0.9, 0.999)) -> InstanceOptimizer:
+    """AdamW or per-instance LAMB; parameters named in ``no_decay`` get no weight decay."""
+    return InstanceOptimizer(name, decay_groups(params, weight_decay, no_decay), lr, betas)

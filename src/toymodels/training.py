@@ -216,7 +216,7 @@ def train(params: dict[str, torch.Tensor], loss_fn: LossFn, config: TrainConfig,
         for group in optimizer.param_groups:
             group["lr"] = lr
         if grads is None:
-            optimizer.zero_grad(set_to_none=True)
+            optimizer.zero_grad()
             losses.sum().backward()
         else:
             for name, p in params.items():

@@ -62,7 +62,8 @@ def plotting_code(study: str) -> list[Path]:
 
 def draw(study: str, plot: str, tables: Mapping[str, Mapping[str, Any]], options: Mapping[str, Any]) -> Any:
     """The matplotlib Figure of ``plot``, drawn by the function of that name in the study's ``figures`` module."""
-    if plot not in load_study(study).PLOTS:
-        raise ValueError(f"unknown plot {plot!r} of {study}; allowed values: {sorted(load_study(study).PLOTS)}")
+    plots = load_study(study).PLOTS
+    if plot not in plots:
+        raise ValueError(f"unknown plot {plot!r} of {study}; allowed values: {sorted(plots)}")
     figures = importlib.import_module(f"toymodels.studies.{study}.figures")
     return getattr(figures, plot)(tables, options)
