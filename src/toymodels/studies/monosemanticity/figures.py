@@ -174,7 +174,7 @@ def feature_status(tables: Tables, options: Mapping[str, Any]):
         ax.set_yticks(range(len(ks)), [f"k = {k}" for k in ks])
         ax.set_ylim(-0.5, len(ks) + 0.2)
         ax.set_xlabel("feature frequency rank (0 = most frequent)")
-        ax.set_title(f"{title}: k < N = {n_features} (seed 0)")
+        ax.set_title(f"{title}\nper feature, k < N = {n_features} (seed 0)", fontsize=9)
         ax.legend(fontsize=6, loc="upper right", ncol=3)
         counts = part.groupby(["k", "seed"])["status"].value_counts(normalize=True).unstack(fill_value=0).groupby("k").mean()
         ax = axes[1, column]
