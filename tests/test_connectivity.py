@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 
+from toymodels.studies.connectivity.bundle import cell_labels
 from toymodels.studies.connectivity.families import OneHiddenLayer, TiedReLU, evaluate
 from toymodels.studies.connectivity.fit import stitch_init, stitched_output
 from toymodels.studies.connectivity.landscape import (alphas, barriers, interpolate, match_permutation, mli_bumps,
@@ -106,3 +107,9 @@ def test_neuron_correlations():
     assert corr[0].item() == pytest.approx(1.0)
     assert math.isnan(corr[1].item())  # a constant (dead) neuron has no correlation
     assert corr[2].item() == pytest.approx(-1.0)
+
+
+def test_cell_labels_name_models_by_the_hyperparameters_that_differ():
+    params = [{"m": 2, "T": 6, "lr": 0.01}, {"m": 2, "T": 6, "lr": 0.01}, {"m": 2, "T": 100, "lr": 0.01}, {"m": 3, "T": 6, "lr": 0.01}]
+    assert cell_labels(params) == ["m=2/T=6", "m=2/T=6", "m=2/T=100", "m=3/T=6"]
+    assert cell_labels([{"lr": 0.1}]) == ["default"]

@@ -1,4 +1,4 @@
-from toymodels.grid import cell_path, data_path, derive_seed, format_value, grid_cells
+from toymodels.grid import cell_path, data_path, derive_seed, format_value, grid_cells, home_cells, study_cells
 
 
 def test_format_value_is_readable():
@@ -31,3 +31,13 @@ def test_seeds_are_stable_distinct_and_independent_of_seed_count():
 
 def test_data_path_uses_only_data_keys():
     assert data_path({"T": 10, "m": 2, "sparsity": 0.99}, ("sparsity", "T")) == "sparsity=0.99/T=10"
+
+
+def test_cells_shared_by_grids_have_one_home_the_first_in_config_order():
+    block = {"defaults": {"m": 2, "T": 10, "wd": 0.01},
+             "grids": {"size": {"sweep": {"T": [10, 20]}}, "decay": {"sweep": {"wd": [0.01, 1.0]}}, "one": {}}}
+    cells = study_cells("s", block)
+    assert list(cells) == [("size", "T=10"), ("size", "T=20"), ("decay", "wd=0.01"), ("decay", "wd=1"), ("one", "default")]
+    homes = home_cells(cells)
+    assert [homes[key].directory for key in cells] == ["s/size/T=10", "s/size/T=20", "s/size/T=10", "s/decay/wd=1", "s/size/T=10"]
+    assert homes[("decay", "wd=0.01")].swept == {"T": 10}  # the home keeps its own swept values; views relabel

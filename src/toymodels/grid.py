@@ -84,3 +84,19 @@ def grid_cells(study: str, grid: str, defaults: Mapping[str, Any], spec: Mapping
 def data_path(params: Mapping[str, Any], data_keys: tuple[str, ...]) -> str:
     """Path of the dataset a cell reads: only the keys that define the data, so cells share datasets."""
     return cell_path({key: params[key] for key in data_keys})
+
+
+def study_cells(study: str, study_config: Mapping[str, Any]) -> dict[tuple[str, str], Cell]:
+    """Every cell of a study's grids, keyed by (grid, cell path), in config order."""
+    return {
+        (grid, cell.path): cell
+        for grid, spec in study_config["grids"].items()
+        for cell in grid_cells(study, grid, study_config["defaults"], spec)
+    }
+
+
+def home_cells(cells: Mapping[tuple[str, str], Cell]) -> dict[tuple[str, str], Cell]:
+    """(grid, cell path) -> the cell whose artifacts serve it: the first cell, in config order, with the same
+    hyperparameters. Grids that share a cell (e.g. the default point of several sweeps) train and measure it once."""
+    first: dict[str, Cell] = {}
+    return {key: first.setdefault(canonical_json(cell.params), cell) for key, cell in cells.items()}

@@ -2,7 +2,7 @@
 import os
 
 from toymodels.config import ConfigError, load_config_file, load_schema, validate_config
-from toymodels.grid import data_path, grid_cells
+from toymodels.grid import data_path, home_cells, study_cells
 from toymodels.studies import load_study, plotting_code
 
 _SCHEMA = load_schema(os.path.join(workflow.current_basedir, "..", "schemas", "config.schema.yaml"))
@@ -16,15 +16,19 @@ try:
 except ConfigError as error:
     raise WorkflowError(str(error)) from None
 
-# (study, grid, cell path) -> Cell;  (study, dataset path) -> the data-defining values
+# (study, grid, cell path) -> Cell, and -> its home: the first cell with the same hyperparameters, which alone is
+# trained and measured (grids sharing a cell read its artifacts);  (study, dataset path) -> the data-defining values
 CELLS = {}
+HOMES = {}
 DATASETS = {}
 for _study, _study_cfg in config["studies"].items():
-    for _grid, _spec in _study_cfg["grids"].items():
-        for _cell in grid_cells(_study, _grid, _study_cfg["defaults"], _spec):
-            CELLS[(_study, _grid, _cell.path)] = _cell
-            _keys = STUDIES[_study].DATA_KEYS
-            DATASETS[(_study, data_path(_cell.params, _keys))] = {k: _cell.params[k] for k in _keys}
+    _cells = study_cells(_study, _study_cfg)
+    _homes = home_cells(_cells)
+    for (_grid, _path), _cell in _cells.items():
+        CELLS[(_study, _grid, _path)] = _cell
+        HOMES[(_study, _grid, _path)] = _homes[(_grid, _path)]
+        _keys = STUDIES[_study].DATA_KEYS
+        DATASETS[(_study, data_path(_cell.params, _keys))] = {k: _cell.params[k] for k in _keys}
 
 FIGURES = {
     name: {"study": study, **figure}
@@ -42,7 +46,19 @@ def cells_of(study, grid):
 
 
 def cell_of(study, wildcards):
-    return CELLS[(study, wildcards.grid, wildcards.cell)]
+    """The cell a train or measure job works on; only home cells have jobs of their own."""
+    key = (study, wildcards.grid, wildcards.cell)
+    if key not in CELLS:
+        raise WorkflowError(f"results/{study}/{wildcards.grid}/{wildcards.cell} is not a cell of this config")
+    if HOMES[key] is not CELLS[key]:
+        raise WorkflowError(f"results/{study}/{wildcards.grid}/{wildcards.cell} has the hyperparameters of "
+                            f"results/{HOMES[key].directory}, which is trained once and read from there")
+    return CELLS[key]
+
+
+def cell_artifacts(study, grid, name):
+    """The per-cell file ``name`` of every cell of a grid, from each cell's home."""
+    return [f"results/{HOMES[(study, grid, c.path)].directory}/{name}" for c in cells_of(study, grid)]
 
 
 def dataset_file(study, cell):

@@ -14,7 +14,6 @@ for _study, _module in STUDIES.items():
         params:
             study=_study,
             values=lambda wc, study=_study: cell_of(study, wc).params,
-            swept=lambda wc, study=_study: cell_of(study, wc).swept,
             seeds=lambda wc, study=_study: cell_of(study, wc).instance_seeds(),
         log:
             f"results/{_study}/{{grid}}/{{cell}}/measure.log",
@@ -35,11 +34,13 @@ for _study, _module in STUDIES.items():
             f"collect_{_study}"
         input:
             **{
-                table: (lambda wc, study=_study, table=table: [f"results/{study}/{wc.grid}/{c.path}/{table}.parquet" for c in cells_of(study, wc.grid)])
+                table: (lambda wc, study=_study, table=table: cell_artifacts(study, wc.grid, f"{table}.parquet"))
                 for table in (*_module.TABLES, "history")
             },
         output:
             **{table: f"results/{_study}/{{grid}}/{table}.parquet" for table in (*_module.TABLES, "history")},
+        params:
+            columns=lambda wc, study=_study, module=_module: [module.cell_columns(c.params, c.swept) for c in cells_of(study, wc.grid)],
         log:
             f"results/{_study}/{{grid}}/collect.log",
         conda:

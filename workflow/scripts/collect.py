@@ -1,8 +1,13 @@
-"""Adapter: concatenate one grid's per-cell tables into one Parquet per table."""
+"""Adapter: concatenate one grid's per-cell tables into one Parquet per table, each row led by its cell's columns.
+
+A cell shared with another grid is read from where it was trained; the columns come from this grid's view of it.
+"""
 from toymodels.artifacts import read_table, write_table
 from toymodels.logs import log_to
-from toymodels.tables import concat_tables
+from toymodels.tables import concat_tables, with_cell_columns
 
 with log_to(snakemake.log[0]):
+    columns = list(snakemake.params.columns)
     for name, path in snakemake.output.items():
-        write_table(path, concat_tables([read_table(p) for p in snakemake.input[name]]))
+        cell_tables = [with_cell_columns(read_table(p), c) for p, c in zip(snakemake.input[name], columns, strict=True)]
+        write_table(path, concat_tables(cell_tables))

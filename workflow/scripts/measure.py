@@ -1,16 +1,16 @@
-"""Adapter: compute one cell's metrics from its cached model, checkpoints and dataset into Parquet tables."""
+"""Adapter: compute one cell's metrics from its cached model, checkpoints and dataset into Parquet tables
+(measured columns only: the collect job prepends each grid's cell columns)."""
 from toymodels.artifacts import load_tensors, write_table
 from toymodels.logs import log_to
 from toymodels.studies import load_study
-from toymodels.tables import with_cell_columns
 from toymodels.training import unflatten_checkpoints
 
 with log_to(snakemake.log[0]):
     study = load_study(snakemake.params.study)
-    values, swept, seeds = dict(snakemake.params["values"]), dict(snakemake.params.swept), list(snakemake.params.seeds)
+    values, seeds = dict(snakemake.params["values"]), list(snakemake.params.seeds)
     data, _ = load_tensors(snakemake.input.data)
     model, _ = load_tensors(snakemake.input.model)
     checkpoints, _ = load_tensors(snakemake.input.checkpoints)
     tables = study.measure_cell(values, seeds, data, model, unflatten_checkpoints(checkpoints))
     for name, table in tables.items():
-        write_table(snakemake.output[name], with_cell_columns(table, study.cell_columns(values, swept)))
+        write_table(snakemake.output[name], table)

@@ -5,7 +5,6 @@ from toymodels.artifacts import load_tensors, save_tensors, write_table
 from toymodels.devices import pick_device, set_threads
 from toymodels.logs import log_to
 from toymodels.studies import load_study
-from toymodels.tables import with_cell_columns
 
 with log_to(snakemake.log[0]):
     set_threads(snakemake.threads)
@@ -16,6 +15,6 @@ with log_to(snakemake.log[0]):
     data, _ = load_tensors(snakemake.input.data, device)
     result = study.train_model(values, data, seeds, device, resume_path=Path(snakemake.output.model).with_name("resume.safetensors"))
     metadata = {"study": snakemake.params.study, "values": values, "swept": swept, "seeds": seeds}
-    write_table(snakemake.output.history, with_cell_columns(result.history, study.cell_columns(values, swept)))
+    write_table(snakemake.output.history, result.history)
     save_tensors(snakemake.output.checkpoints, result.checkpoint_tensors(), metadata)
     save_tensors(snakemake.output.model, result.params, metadata)

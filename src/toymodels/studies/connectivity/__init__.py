@@ -7,7 +7,7 @@ from functools import partial
 from typing import Any, Mapping
 
 from toymodels import tables
-from toymodels.grid import data_path, grid_cells
+from toymodels.grid import data_path, home_cells, study_cells
 from toymodels.studies import lazy_exports, load_study
 
 DATA_KEYS = ("source_study", "source_grid", "eval_samples")
@@ -27,14 +27,16 @@ __getattr__ = lazy_exports(__name__, make_dataset="bundle", train_model="fit", m
 
 
 def source_cells(values: Mapping[str, Any], config: Mapping[str, Any]):
-    """The cells of the source grid, expanded exactly as the source study's rules expand them."""
+    """The home cells (where the artifacts are) of the source grid's cells, in cell order, expanded exactly as the
+    source study's rules expand them."""
     study, grid = values["source_study"], values["source_grid"]
     block = (config.get("studies") or {}).get(study)
     if block is None:
         raise ValueError(f"source_study {study!r} is not in this config; add its block (grid {grid!r}) or drop the grid")
     if grid not in block["grids"]:
         raise ValueError(f"source_grid {grid!r} is not a grid of {study}; its grids: {sorted(block['grids'])}")
-    return grid_cells(study, grid, block["defaults"], block["grids"][grid])
+    homes = home_cells(study_cells(study, block))
+    return [home for (cell_grid, _), home in homes.items() if cell_grid == grid]
 
 
 def upstream(values: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, list[str]]:

@@ -43,6 +43,15 @@ def _numeric(row: Mapping[str, Any]) -> dict[str, Any]:
     return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in row.items() if isinstance(v, (int, float, bool, str, np.generic))}
 
 
+def cell_labels(params: list[Mapping[str, Any]]) -> list[str]:
+    """A cell path per model from the hyperparameters that differ among the models (``lr=0.01/bias_offset=-1``).
+
+    Grid-independent on purpose: a source cell shared with an earlier grid is stored under that grid's path.
+    """
+    keys = [key for key in params[0] if len({json.dumps(p.get(key), sort_keys=True) for p in params}) > 1] if params else []
+    return [cell_path({key: p.get(key) for key in keys}) for p in params]
+
+
 def make_dataset(values: Mapping[str, Any], inputs: Mapping[str, list[str]]) -> dict[str, torch.Tensor]:
     """model/<j>/<w> (final), init/<j>/<w> (step-0 checkpoint), split/<g>/<x|y> per source dataset g, and ``index``:
     the JSON list of models (artifact path, cell, seed, dataset, source hyperparameters, instances row), as bytes."""
@@ -65,8 +74,11 @@ def make_dataset(values: Mapping[str, Any], inputs: Mapping[str, list[str]]) -> 
             tensors.update({f"model/{j}/{n}": t[seed_index] for n, t in weights.items()})
             tensors.update({f"init/{j}/{n}": t[seed_index] for n, t in steps[0].items()})
             row = instances[instances["seed"] == seed_index].iloc[0].to_dict()
-            models.append({"model": model_path, "cell": cell_path(meta["swept"]), "seed": seed_index,
+            models.append({"model": model_path, "seed": seed_index,
                            "dataset": datasets.index(data_path_), "params": meta["values"], "instance": _numeric(row)})
+    labels = cell_labels([m["params"] for m in models])
+    for model, label in zip(models, labels):
+        model["cell"] = label
     tensors = {name: t.clone() for name, t in tensors.items()}  # own storage each (safetensors refuses shared views)
     tensors["index"] = torch.tensor(list(json.dumps({"source": source, "models": models}).encode()), dtype=torch.uint8)
     return tensors
