@@ -7,6 +7,7 @@ import re
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from conftest import ROOT, QUICK, run_snakemake
@@ -57,6 +58,20 @@ def test_every_figure_is_rendered_with_provenance(quick_run):
 def test_finished_run_has_nothing_to_do(quick_run):
     result = run_snakemake(quick_run, "-n", "--cores", "1", f"--configfile={QUICK}")
     assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_a_cell_shared_by_two_grids_is_trained_once_and_labelled_by_each(quick_run):
+    """quick.yaml's weight_decay cell (wd 0.01, T 4) has the hyperparameters of dataset_size's (m 3, T 4)."""
+    results = quick_run / "results" / "double_descent"
+    assert not (results / "weight_decay" / "weight_decay=0.01").exists()
+    home = pd.read_parquet(results / "dataset_size" / "instances.parquet").query("m == 3 and T == 4")
+    view = pd.read_parquet(results / "weight_decay" / "instances.parquet")
+    assert list(view.columns[:4]) == ["m", "T", "weight_decay", "seed"] and not view[["weight_decay", "T"]].isna().any().any()
+    shared = view.query("weight_decay == 0.01 and T == 4")
+    assert len(shared) == len(home) == 2
+    assert shared["test_loss"].tolist() == home["test_loss"].tolist()
+    counts = job_counts(run_snakemake(quick_run, "-n", "--cores", "1", f"--configfile={QUICK}", "-F", "figures").stdout)
+    assert counts["train_double_descent"] == 15  # 20 cells in five grids, five of them shared
 
 
 def test_one_figure_rebuilds_alone_by_short_name(quick_run):
