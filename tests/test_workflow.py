@@ -63,7 +63,7 @@ def test_finished_run_has_nothing_to_do(quick_run):
 def test_a_cell_shared_by_two_grids_is_trained_once_and_labelled_by_each(quick_run):
     """quick.yaml's weight_decay cell (wd 0.01, T 4) has the hyperparameters of dataset_size's (m 3, T 4)."""
     results = quick_run / "results" / "double_descent"
-    assert not (results / "weight_decay" / "weight_decay=0.01").exists()
+    assert not (results / "weight_decay" / "weight_decay=0.01" / "T=4").exists() and (results / "dataset_size" / "m=3" / "T=4").exists()
     home = pd.read_parquet(results / "dataset_size" / "instances.parquet").query("m == 3 and T == 4")
     view = pd.read_parquet(results / "weight_decay" / "instances.parquet")
     assert list(view.columns[:4]) == ["m", "T", "weight_decay", "seed"] and not view[["weight_decay", "T"]].isna().any().any()
