@@ -192,3 +192,34 @@ def test_steps_to_reach_and_sfa_ordering():
     neurons = pd.DataFrame({"neuron": [0, 1], "frac_mono": [0.5, 1.0], "top_activation": [0.5, 2.0]})
     matrix = sfa_matrix(sfa, neurons, 3)
     assert matrix.tolist() == [[2.0, 0.0, 0.0], [0.5, 0.5, 0.0]]    # monosemantic neuron first, its feature first
+
+
+def test_lamb_is_torch_optimizer_lamb_with_the_weight_norm_clamped_at_10():
+    """The paper trains with torch_optimizer.Lamb (defaults: clamp_value 10, debias False): the trust ratio is
+    min(||p||, 10) / ||update||, so a step moves a parameter by at most 10 lr (a bias of norm 100 by 1, not 10)."""
+    from toymodels.optimizers import make_optimizer
+
+    p = torch.tensor([[60.0, 80.0], [0.3, 0.4]], requires_grad=True)   # norms 100 and 0.5, one instance each
+    optimizer = make_optimizer("lamb", {"p": p}, lr=0.1, weight_decay=0.0)
+    p.grad = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
+    before = p.detach().clone()
+    optimizer.step()
+    assert (before - p.detach()).norm(dim=1) == pytest.approx(torch.tensor([1.0, 0.05]), rel=1e-4)
+
+    generator = torch.Generator().manual_seed(0)
+    start = torch.randn(2, 3, 4, generator=generator) * torch.tensor([20.0, 0.1])[:, None, None]
+    ours = start.clone().requires_grad_()
+    optimizer = make_optimizer("lamb", {"w": ours}, lr=0.05, weight_decay=0.0)
+    reference = [start[i].clone() for i in range(2)]
+    moments = [(torch.zeros(3, 4), torch.zeros(3, 4)) for _ in range(2)]
+    for _ in range(4):
+        grad = torch.randn(2, 3, 4, generator=generator) * 1e-3
+        ours.grad = grad.clone()
+        optimizer.step()
+        for i, (m, v) in enumerate(moments):       # torch_optimizer.Lamb.step, one tensor per instance
+            m.mul_(0.9).add_(grad[i], alpha=0.1)
+            v.mul_(0.999).addcmul_(grad[i], grad[i], value=0.001)
+            adam_step = m / v.sqrt().add(1e-6)
+            trust = reference[i].norm().clamp(0, 10) / adam_step.norm()
+            reference[i] = reference[i] - 0.05 * trust * adam_step
+    assert torch.allclose(ours.detach(), torch.stack(reference), rtol=1e-5, atol=1e-6)

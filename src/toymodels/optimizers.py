@@ -17,14 +17,18 @@ class InstanceOptimizer:
     job's start-up on one CPU core. The interface the training loop and its hooks use is the same: ``param_groups``
     (with ``lr`` and ``weight_decay``), ``state[param]`` (``step``, ``exp_avg``, ``exp_avg_sq``), ``zero_grad`` and
     ``step``. The AdamW update is torch's foreach AdamW op for op, so it gives the same numbers (tested).
-    LAMB's decoupled weight decay is part of the update, as in the original; a ratio with a zero norm is 1.
+    LAMB is ``torch_optimizer.Lamb`` (the optimiser of Jermyn et al. 2022) with its defaults: the trust ratio is
+    min(||p||, ``clamp_value`` = 10) / ||update||, the moments are not bias-corrected (``debias=False``; with the
+    trust ratio only the weight of ``eps`` would change), the decoupled weight decay is part of the update, and a
+    ratio with a zero norm is 1. Without the clamp a bias whose gradient is noise grows geometrically (each step
+    moves it by lr ||b||).
     """
 
     def __init__(self, rule: str, groups: list[dict], lr: float, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float | None = None) -> None:
+                 eps: float | None = None, clamp_value: float = 10.0) -> None:
         if rule not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {rule!r}")
-        self.rule = rule
+        self.rule, self.clamp_value = rule, clamp_value
         eps = eps if eps is not None else (1e-8 if rule == "adamw" else 1e-6)
         self.param_groups = [{"lr": lr, "betas": betas, "eps": eps, "weight_decay": 0.0, **group} for group in groups]
         self.state: defaultdict[torch.Tensor, dict[str, torch.Tensor]] = defaultdict(dict)
@@ -70,15 +74,15 @@ class InstanceOptimizer:
 
     def _lamb(self, group: dict, params: list[torch.Tensor]) -> None:
         lr, (beta1, beta2), eps, decay = group["lr"], group["betas"], group["eps"], group["weight_decay"]
-        exp_avgs, exp_avg_sqs, steps = self._moments(params)
-        for p, exp_avg, exp_avg_sq, t in zip(params, exp_avgs, exp_avg_sqs, steps):
+        exp_avgs, exp_avg_sqs, _ = self._moments(params)
+        for p, exp_avg, exp_avg_sq in zip(params, exp_avgs, exp_avg_sqs):
             exp_avg.mul_(beta1).add_(p.grad, alpha=1 - beta1)
             exp_avg_sq.mul_(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)
-            update = (exp_avg / (1 - beta1**t)) / ((exp_avg_sq / (1 - beta2**t)).sqrt() + eps)
+            update = exp_avg / (exp_avg_sq.sqrt() + eps)
             if decay:
                 update.add_(p, alpha=decay)
             dims = tuple(range(1, p.ndim))
-            p_norm = p.norm(dim=dims, keepdim=True) if dims else p.abs()
+            p_norm = (p.norm(dim=dims, keepdim=True) if dims else p.abs()).clamp(max=self.clamp_value)
             u_norm = update.norm(dim=dims, keepdim=True) if dims else update.abs()
             trust = torch.where((p_norm > 0) & (u_norm > 0), p_norm / u_norm, torch.ones_like(p_norm))
             p.sub_(lr * trust * update)
