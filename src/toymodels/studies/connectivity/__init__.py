@@ -10,7 +10,7 @@ from toymodels import tables
 from toymodels.grid import data_path, home_cells, study_cells
 from toymodels.studies import lazy_exports, load_study
 
-DATA_KEYS = ("source_study", "source_grid", "eval_samples")
+DATA_KEYS = ("source_study", "source_grid", "eval_samples", "stitch_samples")
 TABLES = ("pairs", "paths", "mli", "mli_paths", "stitching", "hopping", "universality")
 PLOTS: dict[str, tuple[str, ...]] = {
     "paths": ("models",),

@@ -20,23 +20,27 @@ from toymodels.training import unflatten_checkpoints
 SOURCE_FILES = ("model", "checkpoints", "instances", "data")
 
 
-def _splits(source: str, params: Mapping[str, Any], data: Mapping[str, torch.Tensor], limit: int,
+def _splits(source: str, params: Mapping[str, Any], data: Mapping[str, torch.Tensor], limit: int, stitch_limit: int,
             seed: int) -> dict[str, torch.Tensor]:
-    """train and test inputs x and targets y of one source dataset, at most ``limit`` samples each.
+    """train and test inputs x and targets y of one source dataset, at most ``limit`` samples each, and the stitch
+    split (at most ``stitch_limit`` samples) that stitching layers are trained on.
 
     monosemanticity: train = fresh samples of the training distribution (its batches are fresh every step), test = the
-    study's fixed evaluation set; double_descent: its finite training set and its test set (targets = inputs).
+    study's fixed evaluation set, stitch = more fresh samples (drawn after train); double_descent: its finite training
+    set (train and stitch) and its test set (targets = inputs).
     """
     if source == "monosemanticity":
         from toymodels.studies.monosemanticity.data import sample_task, task_target
         generator = torch.Generator().manual_seed(seed)
-        train_v = sample_task(params["task"], data["probabilities"], limit, generator)
-        test_v = data["eval_v"][:limit]
-        return {"train_x": train_v @ data["P"].T, "train_y": task_target(params["task"], train_v, data["Q"]),
-                "test_x": test_v @ data["P"].T, "test_y": task_target(params["task"], test_v, data["Q"]), "P": data["P"]}
+        drawn = {"train": sample_task(params["task"], data["probabilities"], limit, generator),
+                 "stitch": sample_task(params["task"], data["probabilities"], stitch_limit, generator),
+                 "test": data["eval_v"][:limit]}
+        return {"P": data["P"], **{f"{name}_{part}": value for name, v in drawn.items()
+                                   for part, value in (("x", v @ data["P"].T), ("y", task_target(params["task"], v, data["Q"])))}}
     from toymodels.studies.double_descent.data import load_dataset
     x_train, x_test = load_dataset(data)
-    return {"train_x": x_train[:limit], "train_y": x_train[:limit].clone(), "test_x": x_test[:limit], "test_y": x_test[:limit].clone()}
+    return {"train_x": x_train[:limit], "train_y": x_train[:limit].clone(), "test_x": x_test[:limit], "test_y": x_test[:limit].clone(),
+            "stitch_x": x_train[:stitch_limit].clone(), "stitch_y": x_train[:stitch_limit].clone()}
 
 
 def _numeric(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -55,7 +59,7 @@ def cell_labels(params: list[Mapping[str, Any]]) -> list[str]:
 def make_dataset(values: Mapping[str, Any], inputs: Mapping[str, list[str]]) -> dict[str, torch.Tensor]:
     """model/<j>/<w> (final), init/<j>/<w> (step-0 checkpoint), split/<g>/<x|y> per source dataset g, and ``index``:
     the JSON list of models (artifact path, cell, seed, dataset, source hyperparameters, instances row), as bytes."""
-    source, limit = values["source_study"], int(values["eval_samples"])
+    source, limit, stitch_limit = values["source_study"], int(values["eval_samples"]), int(values["stitch_samples"])
     tensors, models, datasets = {}, [], []
     for model_path, ckpt_path, table_path, data_path_ in zip(*(list(inputs[k]) for k in SOURCE_FILES)):
         weights, meta = load_tensors(model_path)
@@ -66,7 +70,7 @@ def make_dataset(values: Mapping[str, Any], inputs: Mapping[str, list[str]]) -> 
             g = len(datasets)
             datasets.append(data_path_)
             seed = derive_seed("connectivity", "train_split", source, data_path_)
-            split = _splits(source, meta["values"], load_tensors(data_path_)[0], limit, seed)
+            split = _splits(source, meta["values"], load_tensors(data_path_)[0], limit, stitch_limit, seed)
             tensors.update({f"split/{g}/{k}": v for k, v in split.items()})
         instances = read_table(table_path).sort_values("seed")
         for seed_index in range(next(iter(weights.values())).shape[0]):
@@ -147,7 +151,7 @@ class Bundle:
         return {k.removeprefix(prefix): v for k, v in self.data.items() if k.startswith(prefix)}
 
     def split(self, datasets: list[int], name: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """Inputs and targets of split ``name`` (train | test) over the distinct datasets given, concatenated."""
+        """Inputs and targets of split ``name`` (train | test | stitch) over the distinct datasets given, concatenated."""
         unique = sorted(set(datasets))
         return (torch.cat([self.data[f"split/{g}/{name}_x"] for g in unique]),
                 torch.cat([self.data[f"split/{g}/{name}_y"] for g in unique]))
