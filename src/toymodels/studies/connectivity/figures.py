@@ -158,7 +158,7 @@ def hopping(tables: Tables, options: Mapping[str, Any]):
     if show_mono:
         panels[2].set_ylabel("#mono / #features")
         panels[2].set_title("monosemanticity\n(dashed: A, dotted: B)", fontsize=8)
-    fig.suptitle("Basin hopping: train A with lambda ||theta - pi(theta_B)||^2, then without it", y=1.08)
+    fig.suptitle("Basin hopping: train A pulled towards matched B (proximal lambda ||theta - pi(theta_B)||^2), then without", y=1.08)
     return fig
 
 

@@ -87,8 +87,15 @@ def hop_setup(params: Mapping[str, Any], bundle: Bundle) -> list[tuple[Endpoint,
 
 
 def train_hops(params: Mapping[str, Any], bundle: Bundle, seed: int) -> tuple[TrainResult, TrainResult]:
-    """From A's final weights: hop_steps with loss + lambda ||theta - pi(theta_B)||^2 on A's train split, then
-    settle_steps without the pull, so each run settles into whichever basin it was pushed into."""
+    """From A's final weights: hop_steps AdamW updates of A's task loss on its train split, each followed by the exact
+    proximal step of lambda ||theta - pi(theta_B)||^2, then settle_steps without the pull, so each run settles into
+    whichever basin it was pushed into.
+
+    The pull is a proximal step, theta <- (theta + 2 lr lambda pi(theta_B)) / (1 + 2 lr lambda), not a loss term:
+    AdamW normalises every gradient, so a pull inside the loss moved each weight by at most ~lr per step whatever
+    lambda was, and lambda stopped mattering. The proximal step closes the fraction 2 lr lambda / (1 + 2 lr lambda)
+    of the gap per update.
+    """
     family = family_of(bundle.source, bundle.endpoints[0].params)
     runs = hop_setup(params, bundle)
     names = family.names
@@ -100,7 +107,7 @@ def train_hops(params: Mapping[str, Any], bundle: Bundle, seed: int) -> tuple[Tr
     for i, (a, _, _, _) in enumerate(runs):
         groups.setdefault(a.dataset, []).append(i)
 
-    def task_loss() -> torch.Tensor:
+    def task_loss(step: int) -> torch.Tensor:
         out = torch.zeros(len(runs))
         for dataset, rows in groups.items():
             x, y = data[rows[0]]
@@ -108,14 +115,19 @@ def train_hops(params: Mapping[str, Any], bundle: Bundle, seed: int) -> tuple[Tr
             out = out.index_put((torch.tensor(rows),), loss)
         return out
 
-    def pulled(step: int) -> torch.Tensor:
-        pull = sum((model[n] - target[n]).pow(2).flatten(1).sum(1) for n in names)
-        return task_loss() + lam * pull
-
     steps, lr = int(params["hop_steps"]), float(params["hop_lr"])
-    hop = train(model, pulled, _config(params, steps, lr), _seeds(seed, "hop", len(runs)), description="connectivity hop")
+    closing = 2 * lr * lam
+
+    def pull(step: int) -> None:
+        with torch.no_grad():
+            for n in names:
+                c = closing.view(-1, *[1] * (model[n].ndim - 1))
+                model[n].add_(c * target[n]).div_(1 + c)
+
+    hop = train(model, task_loss, _config(params, steps, lr), _seeds(seed, "hop", len(runs)), after_step=pull,
+                description="connectivity hop")
     model = {n: t.clone() for n, t in hop.params.items()}
-    settle = train(model, lambda step: task_loss(), _config(params, int(params["settle_steps"]), lr),
+    settle = train(model, task_loss, _config(params, int(params["settle_steps"]), lr),
                    _seeds(seed, "settle", len(runs)), description="connectivity settle")
     return hop, settle
 
