@@ -74,6 +74,13 @@ def test_a_cell_shared_by_two_grids_is_trained_once_and_labelled_by_each(quick_r
     assert counts["train_double_descent"] == 15  # 20 cells in five grids, five of them shared
 
 
+def test_asking_for_a_shared_cell_under_its_second_grid_names_its_home(tmp_path):
+    target = "results/double_descent/weight_decay/weight_decay=0.01/T=4/model.safetensors"
+    result = run_snakemake(tmp_path, "-n", f"--configfile={QUICK}", target, check=False)
+    assert result.returncode != 0
+    assert "results/double_descent/dataset_size/m=3/T=4" in result.stdout + result.stderr
+
+
 def test_one_figure_rebuilds_alone_by_short_name(quick_run):
     name = figure_names(QUICK)[0]
     target = quick_run / "results" / "figures" / f"{name}.png"
