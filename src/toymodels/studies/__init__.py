@@ -8,7 +8,7 @@ its constants without paying for the heavy imports, which only the stage that ne
 - ``PLOTS: dict[plot, tuple[role, ...]]``: each plot is drawn by the function of that name in the study's
   ``figures`` module, called as ``plot(tables, options)`` with ``tables[role][table]`` the collected DataFrames of
   the grid given for that role (see :func:`draw`).
-- ``KEY_COLUMNS`` and ``cell_columns(params, swept) -> dict``: the columns prepended to every table.
+- ``KEY_COLUMNS`` and ``cell_columns(params, swept) -> dict``: the columns the collect job prepends to every grid table.
 - ``resources(params) -> {"mem_mb": int, "runtime": minutes}``: what a training job asks a scheduler for.
 - optional ``upstream(values, config) -> {name: [path, ...]}``: other studies' artifacts the dataset job reads.
 - heavy entry points, imported on first use through :func:`lazy_exports`:

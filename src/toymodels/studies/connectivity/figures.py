@@ -154,11 +154,11 @@ def hopping(tables: Tables, options: Mapping[str, Any]):
     panels[0].set_title("barrier to A (dashed)\nand to B (solid)", fontsize=8)
     panels[1].set_ylabel("||theta - pi(theta_B)|| / ||pi(theta_B)||")
     panels[1].set_title("distance to matched B\nafter settling", fontsize=8)
-    panels[0].legend(fontsize=6)
+    panels[0].legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.22))  # below: the curves cross mid-panel
     if show_mono:
         panels[2].set_ylabel("#mono / #features")
         panels[2].set_title("monosemanticity\n(dashed: A, dotted: B)", fontsize=8)
-    fig.suptitle("Basin hopping: train A pulled towards matched B (proximal lambda ||theta - pi(theta_B)||^2), then without", y=1.08)
+    fig.suptitle("Basin hopping: A pulled towards matched B with strength lambda, then released", y=1.08)
     return fig
 
 
