@@ -16,10 +16,11 @@ SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 torch.set_num_threads(1)
 
 
-def run_snakemake(workdir: Path, *args: str, timeout: int = 900, check: bool = True) -> subprocess.CompletedProcess:
+def run_snakemake(workdir: Path, *args: str, timeout: int = 900, check: bool = True,
+                  env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """Run this checkout's workflow with ``workdir`` as working directory (outputs land in workdir/results)."""
     command = [SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "--directory", str(workdir), *args]
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    env = {**os.environ, "PYTHONHASHSEED": "0", **(env or {})}
     result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
     if check and result.returncode != 0:
         raise AssertionError(f"snakemake failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-6000:]}")

@@ -2,6 +2,10 @@
 
 A cell shared with another grid is read from where it was trained; the columns come from this grid's view of it.
 """
+from toymodels.forkserver import hand_over
+
+hand_over(snakemake, __file__)
+
 from toymodels.artifacts import read_table, write_table
 from toymodels.logs import log_to
 from toymodels.tables import concat_tables, with_cell_columns

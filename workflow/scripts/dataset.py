@@ -3,6 +3,10 @@
 A study that reads other studies' artifacts defines ``upstream``; its inputs are those artifacts, by the names
 ``upstream`` gave them, and it gets their paths: ``make_dataset(values, inputs)``.
 """
+from toymodels.forkserver import hand_over
+
+hand_over(snakemake, __file__)
+
 from toymodels.artifacts import save_tensors
 from toymodels.logs import log_to
 from toymodels.studies import load_study

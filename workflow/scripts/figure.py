@@ -1,4 +1,8 @@
 """Adapter: draw one figure from collected tables; write PNG, PDF and the provenance JSON."""
+from toymodels.forkserver import hand_over
+
+hand_over(snakemake, __file__)
+
 from pathlib import Path
 
 from toymodels.artifacts import read_table, write_json

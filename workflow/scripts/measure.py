@@ -1,5 +1,9 @@
 """Adapter: compute one cell's metrics from its cached model, checkpoints and dataset into Parquet tables
 (measured columns only: the collect job prepends each grid's cell columns)."""
+from toymodels.forkserver import hand_over
+
+hand_over(snakemake, __file__)
+
 from toymodels.artifacts import load_tensors, write_table
 from toymodels.logs import log_to
 from toymodels.studies import load_study

@@ -1,4 +1,8 @@
 """Adapter: train every seed of one cell; write final weights, log-spaced checkpoints and the history table."""
+from toymodels.forkserver import hand_over
+
+hand_over(snakemake, __file__)
+
 from pathlib import Path
 
 from toymodels.artifacts import load_tensors, save_tensors, write_table

@@ -1,0 +1,251 @@
+"""A warm interpreter that runs pipeline jobs in forked children, so a job does not pay ~3 s of ``import torch``.
+
+Every adapter script starts with ``hand_over(snakemake, __file__)``. The first job of a run finds no server, starts
+one in the background (it imports torch, pandas, matplotlib... once) and runs cold. Later jobs connect to it over a
+user-private Unix socket; the server forks a child that adopts the job's working directory, environment, ``sys.path``
+and standard streams, runs the script and reports its exit status; the job's own process waits and exits with it.
+The child imports ``toymodels`` afresh, so edited code is always what runs. The child dies with its job process
+(Snakemake cancelling, Ctrl-C or a hard kill close the socket); the server exits after ``IDLE_S`` seconds idle.
+Set ``TOYMODELS_FORKSERVER=0`` to run every job in its own fresh interpreter; the children run with it set.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import importlib
+import os
+import pickle
+import runpy
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+PRELOAD = (
+    "torch", "torch.nn.functional", "numpy", "pandas", "pyarrow.parquet", "safetensors.torch", "tqdm",
+    "matplotlib.pyplot", "matplotlib.colors", "matplotlib.collections", "matplotlib.ticker",
+    "scipy.stats", "sklearn.metrics", "sklearn.linear_model", "sklearn.cluster", "sklearn.neighbors",
+    "snakemake.script",
+)
+IDLE_S = 30.0
+MAX_CHILDREN = 64  # a run asks for at most --cores jobs at once; past this, jobs run cold instead of piling up
+PID_TIMEOUT_S = 30.0
+_STATUS = struct.Struct("!i")
+
+
+def enabled() -> bool:
+    """Whether jobs go to the warm server: on unless ``TOYMODELS_FORKSERVER=0``, and only where fork exists."""
+    return os.environ.get("TOYMODELS_FORKSERVER", "1") != "0" and hasattr(os, "fork") and hasattr(socket, "send_fds")
+
+
+def socket_path() -> Path:
+    """One server per user, interpreter and toymodels checkout (a different venv or clone gets its own)."""
+    key = f"{os.path.realpath(sys.executable)}|{Path(__file__).resolve().parent}|{sys.version}"
+    digest = hashlib.sha1(key.encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"toymodels-{os.getuid()}-{digest}.sock"
+
+
+def hand_over(snakemake: Any, script: str, path: Path | None = None) -> None:
+    """Run this job's script in a warm child and exit with its status; return to run it here when that is not possible."""
+    if not enabled():
+        return
+    path = path or socket_path()
+    client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        client.connect(str(path))
+    except OSError:
+        client.close()
+        _start_server(path)
+        return
+    request = pickle.dumps({"script": os.path.realpath(script), "snakemake": snakemake, "cwd": os.getcwd(),
+                            "environ": dict(os.environ), "sys_path": list(sys.path)})
+    try:
+        socket.send_fds(client, [struct.pack("!q", len(request))], [0, 1, 2])
+        client.sendall(request)
+        client.settimeout(PID_TIMEOUT_S)
+        child = _receive_int(client)
+    except OSError:
+        child = None
+    if child is None:  # the server was shutting down and never forked: nothing ran, so run here
+        client.close()
+        return
+    client.settimeout(None)
+
+    def kill_child(signum: int, _frame: Any) -> None:
+        os.kill(child, signal.SIGKILL)
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, kill_child)
+    status = _receive_int(client)
+    if status is None:
+        print(f"toymodels: the job's process {child} ended without an exit status (killed?)", file=sys.stderr)
+        status = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+
+
+def _receive_int(connection: socket.socket) -> int | None:
+    data = b""
+    while len(data) < _STATUS.size:
+        chunk = connection.recv(_STATUS.size - len(data))
+        if not chunk:
+            return None
+        data += chunk
+    return _STATUS.unpack(data)[0]
+
+
+def _receive_exactly(connection: socket.socket, size: int) -> bytes:
+    parts, received = [], 0
+    while received < size:
+        chunk = connection.recv(min(size - received, 1 << 20))
+        if not chunk:
+            raise ConnectionError("the job's process closed the connection before its request was complete")
+        parts.append(chunk)
+        received += len(chunk)
+    return b"".join(parts)
+
+
+def _start_server(path: Path) -> None:
+    """Start the server in its own session (a Ctrl-C of this run must not kill it mid-fork); it exits if one runs."""
+    log = open(path.with_suffix(".log"), "ab")
+    subprocess.Popen([sys.executable, "-m", "toymodels.forkserver", str(path)], stdin=subprocess.DEVNULL,
+                     stdout=log, stderr=log, start_new_session=True, close_fds=True)
+    log.close()
+
+
+def serve(path: Path, idle_s: float = IDLE_S) -> None:
+    """Import the heavy modules once, then fork one child per connection until idle for ``idle_s`` seconds."""
+    lock = os.open(str(path.with_suffix(".lock")), os.O_CREAT | os.O_WRONLY, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return  # another server owns this path
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    for name in PRELOAD:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
+    path.unlink(missing_ok=True)
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old_umask = os.umask(0o077)
+    server.bind(str(path))
+    os.umask(old_umask)
+    server.listen(64)
+    server.settimeout(1.0)
+    children: set[int] = set()
+    last_active = time.monotonic()
+    while True:
+        try:
+            connection, _ = server.accept()
+        except TimeoutError:
+            children = {pid for pid in children if os.waitpid(pid, os.WNOHANG) == (0, 0)}
+            if children:
+                last_active = time.monotonic()
+            elif time.monotonic() - last_active > idle_s:
+                break
+            continue
+        children = {pid for pid in children if os.waitpid(pid, os.WNOHANG) == (0, 0)}
+        if len(children) >= MAX_CHILDREN:
+            connection.close()  # its job runs in its own process
+            continue
+        children.add(_fork_job(connection, server, lock))
+        last_active = time.monotonic()
+    path.unlink(missing_ok=True)  # new clients now start a new server; serve the ones already queued
+    server.setblocking(False)
+    while True:
+        try:
+            connection, _ = server.accept()
+        except BlockingIOError:
+            break
+        connection.setblocking(True)
+        _fork_job(connection, server, lock)
+    server.close()
+    os.close(lock)
+
+
+def _fork_job(connection: socket.socket, server: socket.socket, lock: int) -> int:
+    pid = os.fork()
+    if pid == 0:
+        server.close()
+        os.close(lock)
+        _run_job(connection)
+    connection.close()
+    return pid
+
+
+def _run_job(connection: socket.socket) -> None:
+    """In the forked child: become the job's process, run its script, send the exit status, never return."""
+    status = 1
+    try:
+        header, fds, _, _ = socket.recv_fds(connection, 8, 3)
+        request = pickle.loads(_receive_exactly(connection, struct.unpack("!q", header)[0]))
+        for target, fd in enumerate(fds):
+            os.dup2(fd, target)
+            os.close(fd)
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["environ"])
+        os.environ["TOYMODELS_FORKSERVER"] = "0"  # the script's own hand_over, and any process it starts, run here
+        sys.path[:] = request["sys_path"]
+        sys.argv = [request["script"]]
+        _match_threads()
+        connection.sendall(_STATUS.pack(os.getpid()))
+        threading.Thread(target=_exit_with_client, args=(connection,), daemon=True).start()
+        status = _run_script(request["script"], request["snakemake"])
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        try:
+            connection.sendall(_STATUS.pack(status))
+        finally:
+            os._exit(status)
+
+
+def _match_threads() -> None:
+    """A fresh interpreter would size torch's pool from the job's OMP_NUM_THREADS (Snakemake sets it to threads)."""
+    threads = os.environ.get("OMP_NUM_THREADS", "")
+    if threads.isdigit() and "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(max(1, int(threads)))
+
+
+def _exit_with_client(connection: socket.socket) -> None:
+    """The job's process closing the socket means it was killed or cancelled: stop at once, as a killed job would."""
+    while True:
+        try:
+            if not connection.recv(1):
+                break
+        except OSError:
+            break
+    os._exit(1)
+
+
+def _run_script(script: str, snakemake: Any) -> int:
+    try:
+        runpy.run_path(script, init_globals={"snakemake": snakemake}, run_name="__main__")
+    except SystemExit as stop:
+        if stop.code is None or isinstance(stop.code, int):
+            return stop.code or 0
+        print(stop.code, file=sys.stderr)
+        return 1
+    except BaseException:
+        traceback.print_exc()
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    serve(Path(sys.argv[1]), *map(float, sys.argv[2:3]))

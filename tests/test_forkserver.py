@@ -1,0 +1,115 @@
+"""The warm job server: a handed-over script runs as the job would (cwd, environment, streams, exit status), dies
+with its job, and a job runs in its own interpreter when the server is off or absent."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from toymodels.forkserver import hand_over
+
+JOB = """
+import os, sys, time
+from pathlib import Path
+from toymodels.forkserver import hand_over
+print("job", os.getpid(), flush=True)
+hand_over(snakemake, __file__, Path(sys.argv[1]) if len(sys.argv) > 1 else None)
+print("runs in", os.getpid(), "cwd", os.getcwd(), "marker", os.environ.get("JOB_MARKER"), "arg", snakemake["arg"], flush=True)
+print("to stderr", file=sys.stderr, flush=True)
+if snakemake["sleep"]:
+    Path("child.pid").write_text(str(os.getpid()))
+    time.sleep(snakemake["sleep"])
+sys.exit(snakemake["status"])
+"""
+
+
+def wait_for(condition, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A server on a private socket for this module's tests (it would idle out after 60 s); stopped after them."""
+    path = tmp_path_factory.mktemp("server") / "s.sock"
+    process = subprocess.Popen([sys.executable, "-m", "toymodels.forkserver", str(path), "60"])
+    wait_for(path.exists)
+    yield path
+    process.kill()
+    process.wait()
+
+
+def runs_in(out: str) -> list[str]:
+    """The words of the line the script body printed (the child prints its own "job" line first)."""
+    return next(line.split() for line in out.splitlines() if line.startswith("runs in"))
+
+
+def run_job(tmp_path: Path, path: Path, status: int = 0, sleep: float = 0, **popen) -> subprocess.Popen:
+    """Start a process that plays a Snakemake job: its ``snakemake`` object is a dict, its script ``JOB``."""
+    script = tmp_path / "job.py"
+    script.write_text(JOB)
+    workdir = tmp_path / "work"
+    workdir.mkdir(exist_ok=True)
+    runner = (f"snakemake = {{'arg': 'value', 'status': {status}, 'sleep': {sleep}}}\n"
+              f"__file__ = {str(script)!r}\n" + JOB)
+    env = {**os.environ, "JOB_MARKER": "from-the-job"}
+    return subprocess.Popen([sys.executable, "-c", runner, str(path)], cwd=workdir, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
+
+
+def test_a_handed_over_script_runs_in_a_child_as_the_job_would(tmp_path, server):
+    job = run_job(tmp_path, server, status=3)
+    out, err = job.communicate(timeout=60)
+    assert job.returncode == 3
+    job_pid, line = int(out.split()[1]), runs_in(out)
+    assert int(line[2]) != job_pid  # a forked child, not the job's interpreter
+    assert line[3:] == ["cwd", str(tmp_path / "work"), "marker", "from-the-job", "arg", "value"]
+    assert "to stderr" in err
+
+
+def test_a_failing_script_reports_its_traceback_and_status_1(tmp_path, server):
+    script = tmp_path / "fail.py"
+    script.write_text("raise ValueError('bad cell')\n")
+    runner = f"from pathlib import Path\nfrom toymodels.forkserver import hand_over\nhand_over({{}}, {str(script)!r}, Path({str(server)!r}))\n"
+    result = subprocess.run([sys.executable, "-c", runner], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "ValueError: bad cell" in result.stderr
+
+
+def test_the_child_dies_with_its_job(tmp_path, server):
+    job = run_job(tmp_path, server, sleep=120)
+    pid_file = tmp_path / "work" / "child.pid"
+    wait_for(pid_file.exists)
+    child = int(pid_file.read_text())
+    job.send_signal(signal.SIGKILL)
+    job.wait()
+    wait_for(lambda: not psutil.pid_exists(child) or psutil.Process(child).status() == psutil.STATUS_ZOMBIE, 10)
+
+
+def test_without_a_server_the_job_runs_in_its_own_interpreter_and_starts_one(tmp_path):
+    path = tmp_path / "absent.sock"
+    job = run_job(tmp_path, path)
+    out, _ = job.communicate(timeout=60)
+    assert job.returncode == 0
+    assert out.split()[1] == runs_in(out)[2]  # same pid: ran here
+    wait_for(path.exists)  # ... and the next job will find a warm server
+    for process in psutil.process_iter(["cmdline"]):
+        if str(path) in (process.info["cmdline"] or []):
+            process.kill()
+
+
+def test_switched_off_it_returns_without_connecting(tmp_path, monkeypatch):
+    monkeypatch.setenv("TOYMODELS_FORKSERVER", "0")
+    path = tmp_path / "never.sock"
+    hand_over({}, "unused.py", path)
+    time.sleep(0.5)
+    assert not path.exists()
