@@ -13,7 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from toymodels.forkserver import hand_over
+from toymodels.forkserver import hand_over, read_usage
 
 JOB = """
 import os, sys, time
@@ -21,12 +21,12 @@ from pathlib import Path
 from toymodels.forkserver import hand_over
 print("job", os.getpid(), flush=True)
 hand_over(snakemake, __file__, Path(sys.argv[1]) if len(sys.argv) > 1 else None)
-print("runs in", os.getpid(), "cwd", os.getcwd(), "marker", os.environ.get("JOB_MARKER"), "arg", snakemake["arg"], flush=True)
+print("runs in", os.getpid(), "cwd", os.getcwd(), "marker", os.environ.get("JOB_MARKER"), "arg", snakemake.arg, flush=True)
 print("to stderr", file=sys.stderr, flush=True)
-if snakemake["sleep"]:
+if snakemake.sleep:
     Path("child.pid").write_text(str(os.getpid()))
-    time.sleep(snakemake["sleep"])
-sys.exit(snakemake["status"])
+    time.sleep(snakemake.sleep)
+sys.exit(snakemake.status)
 """
 
 
@@ -54,12 +54,13 @@ def runs_in(out: str) -> list[str]:
 
 
 def run_job(tmp_path: Path, path: Path, status: int = 0, sleep: float = 0, **popen) -> subprocess.Popen:
-    """Start a process that plays a Snakemake job: its ``snakemake`` object is a dict, its script ``JOB``."""
+    """Start a process that plays a Snakemake job (its ``snakemake`` object a namespace with a log, its script ``JOB``)."""
     script = tmp_path / "job.py"
     script.write_text(JOB)
     workdir = tmp_path / "work"
     workdir.mkdir(exist_ok=True)
-    runner = (f"snakemake = {{'arg': 'value', 'status': {status}, 'sleep': {sleep}}}\n"
+    runner = (f"from types import SimpleNamespace\n"
+              f"snakemake = SimpleNamespace(arg='value', status={status}, sleep={sleep}, log=['job.log'])\n"
               f"__file__ = {str(script)!r}\n" + JOB)
     env = {**os.environ, "JOB_MARKER": "from-the-job"}
     return subprocess.Popen([sys.executable, "-c", runner, str(path)], cwd=workdir, env=env,
@@ -74,6 +75,8 @@ def test_a_handed_over_script_runs_in_a_child_as_the_job_would(tmp_path, server)
     assert int(line[2]) != job_pid  # a forked child, not the job's interpreter
     assert line[3:] == ["cwd", str(tmp_path / "work"), "marker", "from-the-job", "arg", "value"]
     assert "to stderr" in err
+    usage = read_usage((tmp_path / "work" / "job.log").read_text())  # what Snakemake's benchmark cannot see
+    assert usage is not None and 0 < usage["max_rss_mb"] < 4096 and usage["cpu_s"] >= 0 and usage["wall_s"] >= 0
 
 
 def test_a_failing_script_reports_its_traceback_and_status_1(tmp_path, server):
@@ -101,6 +104,7 @@ def test_without_a_server_the_job_runs_in_its_own_interpreter_and_starts_one(tmp
     out, _ = job.communicate(timeout=60)
     assert job.returncode == 0
     assert out.split()[1] == runs_in(out)[2]  # same pid: ran here
+    assert not (tmp_path / "work" / "job.log").exists()  # Snakemake's benchmark measures a cold job itself
     wait_for(path.exists)  # ... and the next job will find a warm server
     for process in psutil.process_iter(["cmdline"]):
         if str(path) in (process.info["cmdline"] or []):

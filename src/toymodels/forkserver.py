@@ -16,6 +16,8 @@ import hashlib
 import importlib
 import os
 import pickle
+import re
+import resource
 import runpy
 import signal
 import socket
@@ -39,6 +41,8 @@ IDLE_S = 30.0
 MAX_CHILDREN = 64  # a run asks for at most --cores jobs at once; past this, jobs run cold instead of piling up
 PID_TIMEOUT_S = 30.0
 _STATUS = struct.Struct("!i")
+USAGE = re.compile(r"^toymodels job usage: wall (?P<wall_s>[\d.]+) s, cpu (?P<cpu_s>[\d.]+) s, peak rss (?P<max_rss_mb>\d+) MB$",
+                   re.MULTILINE)
 
 
 def enabled() -> bool:
@@ -203,7 +207,9 @@ def _run_job(connection: socket.socket) -> None:
         _match_threads()
         connection.sendall(_STATUS.pack(os.getpid()))
         threading.Thread(target=_exit_with_client, args=(connection,), daemon=True).start()
+        started = time.monotonic()
         status = _run_script(request["script"], request["snakemake"])
+        _log_usage(request["snakemake"], time.monotonic() - started)
     except BaseException:
         traceback.print_exc()
     finally:
@@ -220,6 +226,23 @@ def _match_threads() -> None:
     threads = os.environ.get("OMP_NUM_THREADS", "")
     if threads.isdigit() and "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(max(1, int(threads)))
+
+
+def _log_usage(snakemake: Any, wall_s: float) -> None:
+    """Snakemake's benchmark sees only the waiting job process: append the child's own cost to the job's log."""
+    logs = list(getattr(snakemake, "log", None) or [])
+    if not logs:
+        return
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    with open(logs[0], "a") as handle:
+        handle.write(f"toymodels job usage: wall {wall_s:.2f} s, cpu {usage.ru_utime + usage.ru_stime:.2f} s, "
+                     f"peak rss {usage.ru_maxrss // 1024} MB\n")
+
+
+def read_usage(log_text: str) -> dict[str, float] | None:
+    """The usage line :func:`_log_usage` wrote into a job's log (the last one), or None for a job that ran cold."""
+    matches = list(USAGE.finditer(log_text))
+    return {key: float(value) for key, value in matches[-1].groupdict().items()} if matches else None
 
 
 def _exit_with_client(connection: socket.socket) -> None:
