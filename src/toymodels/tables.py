@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas is imported where tables are built: the workflow reads cell_columns at parse time
+    import pandas as pd
 
 
 def cell_columns(key_columns: tuple[str, ...], params: Mapping[str, Any], swept: Mapping[str, Any]) -> dict[str, Any]:
@@ -14,6 +15,8 @@ def cell_columns(key_columns: tuple[str, ...], params: Mapping[str, Any], swept:
 
 def with_cell_columns(table: pd.DataFrame, cell_values: Mapping[str, Any]) -> pd.DataFrame:
     """Prepend one constant column per swept (or identifying) value of the cell."""
+    import pandas as pd
+
     front = pd.DataFrame({key: [value] * len(table) for key, value in cell_values.items()}, index=table.index)
     rest = table.drop(columns=[c for c in cell_values if c in table.columns])
     return pd.concat([front, rest], axis=1)
@@ -21,5 +24,7 @@ def with_cell_columns(table: pd.DataFrame, cell_values: Mapping[str, Any]) -> pd
 
 def concat_tables(tables: list[pd.DataFrame]) -> pd.DataFrame:
     """Concatenate per-cell tables of one grid in cell order."""
+    import pandas as pd
+
     non_empty = [t for t in tables if len(t.columns)]
     return pd.concat(non_empty, ignore_index=True) if non_empty else pd.DataFrame()
