@@ -55,15 +55,18 @@ class Machine:
     """What the machine sustains with the benchmark's thread count."""
 
     bandwidth: float  # bytes per second of a large tensor copy (read + write)
+    cache_bandwidth: float  # the same for a copy that stays in the last-level cache (4 MiB, the DD step's block)
     flop_rate: float  # float32 flop per second of a large square matmul
 
 
 @dataclass(frozen=True)
 class Work:
-    """The least work of one step of all instances: flop of its matrix products and bytes it must move in memory."""
+    """The least work of one step of all instances: flop of its matrix products, bytes it must move in memory, and
+    bytes it must move through the cache (intermediates that a step materialises in cache-sized chunks)."""
 
     flops: float
     bytes: float
+    cache_bytes: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -87,11 +90,11 @@ def seconds_per_call(step: Callable[[], object], repeats: int, warmup: int = 3) 
     return (time.perf_counter() - start) / repeats
 
 
-def memory_bandwidth(megabytes: int = 256) -> float:
-    """Bytes per second of a large tensor copy (read + write), the machine's practical bandwidth."""
+def memory_bandwidth(megabytes: int = 256, repeats: int = 5) -> float:
+    """Bytes per second of a tensor copy (read + write): 256 MiB is the machine's practical main-memory bandwidth."""
     source = torch.ones(megabytes * 2**18)
     target = torch.empty_like(source)
-    return 2 * source.numel() * 4 / seconds_per_call(lambda: target.copy_(source), 5)
+    return 2 * source.numel() * 4 / seconds_per_call(lambda: target.copy_(source), repeats)
 
 
 def matmul_rate(size: int = 1024) -> float:
@@ -101,15 +104,18 @@ def matmul_rate(size: int = 1024) -> float:
 
 
 def bound_seconds(work: Work, machine: Machine) -> tuple[float, str]:
-    """A lower bound on the step time and what sets it: max(flops / matmul rate, bytes / copy bandwidth).
+    """A lower bound on the step time and what sets it: max(flops / matmul rate, bytes / copy bandwidth,
+    cache bytes / in-cache copy bandwidth).
 
     A roofline without the ridge: the step cannot run its matrix products faster than a large square float32
     matmul (the models' skinny products run slower, so the bound is optimistic), nor move the bytes it must
     move faster than a large copy. Element-wise work, random-number generation and the O(nnz) sparse parts
     are not counted, so the bound is loose where they matter.
     """
-    flop_time, memory_time = work.flops / machine.flop_rate, work.bytes / machine.bandwidth
-    return (flop_time, "flop") if flop_time >= memory_time else (memory_time, "memory")
+    times = {"flop": work.flops / machine.flop_rate, "memory": work.bytes / machine.bandwidth,
+             "cache": work.cache_bytes / machine.cache_bandwidth}
+    limit = max(times, key=times.get)
+    return times[limit], limit
 
 
 def optimizer_bytes(n_parameters: int) -> float:
@@ -221,12 +227,15 @@ def double_descent(n_features: int = 1000, samples: int = 1000, m: int = 2) -> C
 
 
 def double_descent_work(x: torch.Tensor, m: int) -> Work:
-    """Flop: the three products with the dense [I, T, N] block (W^T h, [h, 1]^T R, R W^T), 2 (3m + 1) I T N.
-    Bytes: parameters and optimiser state, and x's non-zeros in both sparse layouts (12 bytes each). The
-    [I, T, N] block itself is not counted: the step keeps it in cache, in ~2 MiB chunks."""
+    """Flop: the three products with the dense [I, T, N] block ([h, 1][W; b], [h, 1]^T G, G W^T), 2 (3m + 2) I T N.
+    Bytes: parameters and optimiser state, and x's non-zeros in both sparse layouts (12 bytes each). Cache bytes:
+    the [I, T, N] block written once and read once (8 bytes per element), the least any step that materialises it
+    can do; the step keeps it in the cache in ~4 MiB chunks, so its bandwidth is the in-cache copy rate."""
     samples, n_features = x.shape
-    return Work(flops=2 * (3 * m + 1) * N_INSTANCES * samples * n_features,
-                bytes=optimizer_bytes(N_INSTANCES * (m + 1) * n_features) + 2 * 12 * int(x.count_nonzero()))
+    elements = N_INSTANCES * samples * n_features
+    return Work(flops=2 * (3 * m + 2) * elements,
+                bytes=optimizer_bytes(N_INSTANCES * (m + 1) * n_features) + 2 * 12 * int(x.count_nonzero()),
+                cache_bytes=8 * elements)
 
 
 # --- monosemanticity: N = 256, d = 32, k = 512, batch 256, decoder task, ReLU ---------------------------------
@@ -348,10 +357,11 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=30)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    machine = Machine(bandwidth=memory_bandwidth(), flop_rate=matmul_rate())
+    machine = Machine(bandwidth=memory_bandwidth(), cache_bandwidth=memory_bandwidth(megabytes=4, repeats=200),
+                      flop_rate=matmul_rate())
     print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
-          f"{args.threads} thread(s), copy bandwidth {machine.bandwidth / 1e9:.1f} GB/s, "
-          f"matmul {machine.flop_rate / 1e9:.1f} Gflop/s")
+          f"{args.threads} thread(s), copy bandwidth {machine.bandwidth / 1e9:.1f} GB/s (in cache "
+          f"{machine.cache_bandwidth / 1e9:.1f} GB/s), matmul {machine.flop_rate / 1e9:.1f} Gflop/s")
     print("| model | naive model-steps/s | batched model-steps/s | speed-up | bound model-steps/s "
           "| batched / bound time |")
     print("|---|---|---|---|---|---|")

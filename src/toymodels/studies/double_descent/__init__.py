@@ -29,7 +29,7 @@ def resources(params: Mapping[str, Any]) -> dict[str, int]:
     """Scheduler request for one cell.
 
     mem_mb = 1000 (interpreter + torch) + 3 x the dense train and test sets (float32; data, CSR copies, transposes)
-    (evaluation works in ~2 MiB chunks); runtime (minutes) = twice 4 ns per instance x sample x feature x step
+    (evaluation works in ~4 MiB chunks); runtime (minutes) = twice 4 ns per instance x sample x feature x step
     (measured on one CPU thread; a GPU is far faster), at least 5.
     """
     n, t, seeds = int(params["n_features"]), int(params["T"]), int(params["n_seeds"])
