@@ -7,13 +7,14 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import psutil
 import pytest
 
-from toymodels.forkserver import hand_over, read_usage
+from toymodels.forkserver import hand_over, read_usage, socket_path
 
 JOB = """
 import os, sys, time
@@ -115,5 +116,28 @@ def test_switched_off_it_returns_without_connecting(tmp_path, monkeypatch):
     monkeypatch.setenv("TOYMODELS_FORKSERVER", "0")
     path = tmp_path / "never.sock"
     hand_over({}, "unused.py", path)
-    time.sleep(0.5)
-    assert not path.exists()
+    assert not path.with_suffix(".log").exists()  # starting a server creates its log at once
+
+
+def test_sigterm_to_the_job_kills_the_child(tmp_path, server):
+    job = run_job(tmp_path, server, sleep=120)
+    pid_file = tmp_path / "work" / "child.pid"
+    wait_for(pid_file.exists)
+    child = int(pid_file.read_text())
+    job.send_signal(signal.SIGTERM)
+    assert job.wait(timeout=10) == -signal.SIGTERM
+    wait_for(lambda: not psutil.pid_exists(child) or psutil.Process(child).status() == psutil.STATUS_ZOMBIE, 10)
+
+
+def test_the_socket_lives_in_a_private_directory_per_slurm_job(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
+    path = socket_path()
+    assert path.parent == tmp_path / f"toymodels-{os.getuid()}" and path.parent.stat().st_mode & 0o777 == 0o700
+    monkeypatch.setenv("SLURM_JOB_ID", "42")
+    assert socket_path() not in (None, path)  # a job's children must stay in its own cgroup
+    path.parent.chmod(0o755)  # opened up (or someone else's): never hand a job to a server found there
+    assert socket_path() is None
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / ("x" * 120)))
+    (tmp_path / ("x" * 120)).mkdir()
+    assert socket_path() is None  # too long for AF_UNIX: run cold rather than start a server that cannot bind

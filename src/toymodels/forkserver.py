@@ -11,11 +11,14 @@ Set ``TOYMODELS_FORKSERVER=0`` to run every job in its own fresh interpreter; th
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import importlib
 import os
+import atexit
 import pickle
+import random
 import re
 import resource
 import runpy
@@ -35,9 +38,10 @@ PRELOAD = (
     "torch", "torch.nn.functional", "numpy", "pandas", "pyarrow.parquet", "safetensors.torch", "tqdm",
     "matplotlib.pyplot", "matplotlib.colors", "matplotlib.collections", "matplotlib.ticker",
     "scipy.stats", "sklearn.metrics", "sklearn.linear_model", "sklearn.cluster", "sklearn.neighbors",
-    "snakemake.script",
+    "snakemake.script", "threadpoolctl",
 )
 IDLE_S = 30.0
+MAX_PATH_BYTES = 100  # AF_UNIX socket paths are limited to 104-108 bytes
 MAX_CHILDREN = 64  # a run asks for at most --cores jobs at once; past this, jobs run cold instead of piling up
 PID_TIMEOUT_S = 30.0
 _STATUS = struct.Struct("!i")
@@ -50,11 +54,21 @@ def enabled() -> bool:
     return os.environ.get("TOYMODELS_FORKSERVER", "1") != "0" and hasattr(os, "fork") and hasattr(socket, "send_fds")
 
 
-def socket_path() -> Path:
-    """One server per user, interpreter and toymodels checkout (a different venv or clone gets its own)."""
-    key = f"{os.path.realpath(sys.executable)}|{Path(__file__).resolve().parent}|{sys.version}"
-    digest = hashlib.sha1(key.encode()).hexdigest()[:12]
-    return Path(tempfile.gettempdir()) / f"toymodels-{os.getuid()}-{digest}.sock"
+def socket_path() -> Path | None:
+    """One server per user, interpreter, toymodels checkout and version of this file, and SLURM job (a job's children
+    must stay in its cgroup), in a directory only this user can write; None where that is not possible."""
+    key = "|".join((os.path.realpath(sys.executable), str(Path(__file__).resolve().parent), sys.version,
+                    hashlib.sha1(Path(__file__).read_bytes()).hexdigest(), os.environ.get("SLURM_JOB_ID", "")))
+    directory = Path(tempfile.gettempdir()) / f"toymodels-{os.getuid()}"
+    try:
+        directory.mkdir(mode=0o700, exist_ok=True)
+        info = directory.lstat()
+    except OSError:
+        return None
+    if info.st_uid != os.getuid() or info.st_mode & 0o777 != 0o700 or not directory.is_dir() or directory.is_symlink():
+        return None  # someone else's, or opened up: never hand a job's streams and environment to it
+    path = directory / f"{hashlib.sha1(key.encode()).hexdigest()[:12]}.sock"
+    return path if len(os.fsencode(path)) <= MAX_PATH_BYTES else None
 
 
 def hand_over(snakemake: Any, script: str, path: Path | None = None) -> None:
@@ -62,7 +76,12 @@ def hand_over(snakemake: Any, script: str, path: Path | None = None) -> None:
     if not enabled():
         return
     path = path or socket_path()
+    if path is None:
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
     client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    client.settimeout(PID_TIMEOUT_S)
     try:
         client.connect(str(path))
     except OSError:
@@ -74,17 +93,17 @@ def hand_over(snakemake: Any, script: str, path: Path | None = None) -> None:
     try:
         socket.send_fds(client, [struct.pack("!q", len(request))], [0, 1, 2])
         client.sendall(request)
-        client.settimeout(PID_TIMEOUT_S)
         child = _receive_int(client)
     except OSError:
         child = None
-    if child is None:  # the server was shutting down and never forked: nothing ran, so run here
+    if child is None:  # the server was shutting down, or the child could not set up: nothing ran, so run here
         client.close()
         return
     client.settimeout(None)
 
     def kill_child(signum: int, _frame: Any) -> None:
-        os.kill(child, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(child, signal.SIGKILL)  # the child leads its own process group: its subprocesses go too
         signal.signal(signum, signal.SIG_DFL)
         os.kill(os.getpid(), signum)
 
@@ -121,11 +140,14 @@ def _receive_exactly(connection: socket.socket, size: int) -> bytes:
 
 
 def _start_server(path: Path) -> None:
-    """Start the server in its own session (a Ctrl-C of this run must not kill it mid-fork); it exits if one runs."""
-    log = open(path.with_suffix(".log"), "ab")
-    subprocess.Popen([sys.executable, "-m", "toymodels.forkserver", str(path)], stdin=subprocess.DEVNULL,
-                     stdout=log, stderr=log, start_new_session=True, close_fds=True)
-    log.close()
+    """Start the server in its own session (a Ctrl-C of this run must not kill it mid-fork); it exits if one runs.
+    Failing to start one is not the job's problem: it runs here either way."""
+    try:
+        with open(path.with_suffix(".log"), "ab") as log:
+            subprocess.Popen([sys.executable, "-m", "toymodels.forkserver", str(path)], stdin=subprocess.DEVNULL,
+                             stdout=log, stderr=log, start_new_session=True, close_fds=True)
+    except OSError:
+        pass
 
 
 def serve(path: Path, idle_s: float = IDLE_S) -> None:
@@ -190,25 +212,36 @@ def _fork_job(connection: socket.socket, server: socket.socket, lock: int) -> in
 
 
 def _run_job(connection: socket.socket) -> None:
-    """In the forked child: become the job's process, run its script, send the exit status, never return."""
-    status = 1
+    """In the forked child: become the job's process, run its script, send the exit status, never return.
+
+    Until the child's pid is sent nothing of the job has run: a failure then closes the connection without a word,
+    and the job runs in its own process instead."""
+    os.setpgid(0, 0)  # a process group of its own, so that killing the job kills what the script started too
     try:
         header, fds, _, _ = socket.recv_fds(connection, 8, 3)
-        request = pickle.loads(_receive_exactly(connection, struct.unpack("!q", header)[0]))
+        payload = _receive_exactly(connection, struct.unpack("!q", header)[0])
         for target, fd in enumerate(fds):
             os.dup2(fd, target)
             os.close(fd)
+        request = pickle.loads(payload)
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["environ"])
         os.environ["TOYMODELS_FORKSERVER"] = "0"  # the script's own hand_over, and any process it starts, run here
         sys.path[:] = request["sys_path"]
         sys.argv = [request["script"]]
-        _match_threads()
+        _become_fresh()
         connection.sendall(_STATUS.pack(os.getpid()))
-        threading.Thread(target=_exit_with_client, args=(connection,), daemon=True).start()
+    except BaseException:
+        traceback.print_exc()
+        os._exit(1)
+    os.register_at_fork(after_in_child=connection.close)  # a process the script forks must not hold the job open
+    threading.Thread(target=_exit_with_client, args=(connection,), daemon=True).start()
+    status = 1
+    try:
         started = time.monotonic()
         status = _run_script(request["script"], request["snakemake"])
+        _finish_like_an_interpreter()
         _log_usage(request["snakemake"], time.monotonic() - started)
     except BaseException:
         traceback.print_exc()
@@ -221,11 +254,28 @@ def _run_job(connection: socket.socket) -> None:
             os._exit(status)
 
 
-def _match_threads() -> None:
-    """A fresh interpreter would size torch's pool from the job's OMP_NUM_THREADS (Snakemake sets it to threads)."""
+def _become_fresh() -> None:
+    """What a fresh interpreter would differ in: thread pools sized from the job's OMP_NUM_THREADS (Snakemake sets it
+    to the job's threads; unset, all cores), and global random states seeded from the OS, not copied from the server."""
     threads = os.environ.get("OMP_NUM_THREADS", "")
-    if threads.isdigit() and "torch" in sys.modules:
-        sys.modules["torch"].set_num_threads(max(1, int(threads)))
+    count = max(1, int(threads)) if threads.isdigit() else os.cpu_count() or 1
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(count)
+    if "threadpoolctl" in sys.modules:  # numpy's and scipy's BLAS, scikit-learn's OpenMP
+        sys.modules["threadpoolctl"].threadpool_limits(count)
+    random.seed()
+    if "numpy" in sys.modules:
+        sys.modules["numpy"].random.seed()
+    if "torch" in sys.modules:
+        sys.modules["torch"].seed()
+
+
+def _finish_like_an_interpreter() -> None:
+    """Wait for the script's non-daemon threads and run its atexit handlers, as the end of a Python process does."""
+    for thread in threading.enumerate():
+        if thread is not threading.main_thread() and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()
 
 
 def _log_usage(snakemake: Any, wall_s: float) -> None:
@@ -246,14 +296,15 @@ def read_usage(log_text: str) -> dict[str, float] | None:
 
 
 def _exit_with_client(connection: socket.socket) -> None:
-    """The job's process closing the socket means it was killed or cancelled: stop at once, as a killed job would."""
+    """The job's process closing the socket means it was killed or cancelled: stop at once, with everything the
+    script started, as a killed job would."""
     while True:
         try:
             if not connection.recv(1):
                 break
         except OSError:
             break
-    os._exit(1)
+    os.killpg(0, signal.SIGKILL)
 
 
 def _run_script(script: str, snakemake: Any) -> int:
