@@ -89,13 +89,15 @@ def test_a_failing_script_reports_its_traceback_and_status_1(tmp_path, server):
     assert "ValueError: bad cell" in result.stderr
 
 
-def test_the_child_dies_with_its_job(tmp_path, server):
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM])
+def test_the_child_dies_with_its_job(tmp_path, server, signum):
+    # SIGKILL: the watchdog sees the socket close; SIGTERM: the job's process kills the child's group, then itself
     job = run_job(tmp_path, server, sleep=120)
     pid_file = tmp_path / "work" / "child.pid"
     wait_for(pid_file.exists)
     child = int(pid_file.read_text())
-    job.send_signal(signal.SIGKILL)
-    job.wait()
+    job.send_signal(signum)
+    assert job.wait(timeout=10) == -signum
     wait_for(lambda: not psutil.pid_exists(child) or psutil.Process(child).status() == psutil.STATUS_ZOMBIE, 10)
 
 
@@ -117,16 +119,6 @@ def test_switched_off_it_returns_without_connecting(tmp_path, monkeypatch):
     path = tmp_path / "never.sock"
     hand_over({}, "unused.py", path)
     assert not path.with_suffix(".log").exists()  # starting a server creates its log at once
-
-
-def test_sigterm_to_the_job_kills_the_child(tmp_path, server):
-    job = run_job(tmp_path, server, sleep=120)
-    pid_file = tmp_path / "work" / "child.pid"
-    wait_for(pid_file.exists)
-    child = int(pid_file.read_text())
-    job.send_signal(signal.SIGTERM)
-    assert job.wait(timeout=10) == -signal.SIGTERM
-    wait_for(lambda: not psutil.pid_exists(child) or psutil.Process(child).status() == psutil.STATUS_ZOMBIE, 10)
 
 
 def test_the_socket_lives_in_a_private_directory_per_slurm_job(tmp_path, monkeypatch):

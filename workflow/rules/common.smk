@@ -1,8 +1,6 @@
 # Config validation and the lookups every stage shares: studies, cells, datasets, figures.
 import os
 
-from snakemake_interface_executor_plugins.settings import DeploymentMethod
-
 from toymodels.config import ConfigError, load_config_file, load_schema, validate_config
 from toymodels.grid import data_path, home_cells, study_cells
 from toymodels.studies import load_study, plotting_code
@@ -40,9 +38,9 @@ FIGURES = {
 
 
 # The one software environment of every job (`--use-conda` builds it; otherwise the active .venv is used).
-# Named only under --use-conda: resolving it for every job costs a paper-config dry run ~1.5 s of its ~12.
-CONDA_ENV = (os.path.join(workflow.basedir, "environment.yml")
-             if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method else None)
+# Resolving it for every job costs a paper-config dry run ~1.5 s, but naming it only under --use-conda would leave
+# `snakemake --lint` (and readers) without the rules' software environment.
+CONDA_ENV = os.path.join(workflow.basedir, "environment.yml")
 
 
 def cells_of(study, grid):
