@@ -11,12 +11,12 @@ Set ``TOYMODELS_FORKSERVER=0`` to run every job in its own fresh interpreter; th
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import fcntl
 import hashlib
 import importlib
 import os
-import atexit
 import pickle
 import random
 import re
@@ -176,13 +176,13 @@ def serve(path: Path, idle_s: float = IDLE_S) -> None:
         try:
             connection, _ = server.accept()
         except TimeoutError:
-            children = {pid for pid in children if os.waitpid(pid, os.WNOHANG) == (0, 0)}
+            children = _running(children)
             if children:
                 last_active = time.monotonic()
             elif time.monotonic() - last_active > idle_s:
                 break
             continue
-        children = {pid for pid in children if os.waitpid(pid, os.WNOHANG) == (0, 0)}
+        children = _running(children)
         if len(children) >= MAX_CHILDREN:
             connection.close()  # its job runs in its own process
             continue
@@ -199,6 +199,11 @@ def serve(path: Path, idle_s: float = IDLE_S) -> None:
         _fork_job(connection, server, lock)
     server.close()
     os.close(lock)
+
+
+def _running(children: set[int]) -> set[int]:
+    """Reap the children that have exited; the rest."""
+    return {pid for pid in children if os.waitpid(pid, os.WNOHANG) == (0, 0)}
 
 
 def _fork_job(connection: socket.socket, server: socket.socket, lock: int) -> int:
@@ -259,14 +264,13 @@ def _become_fresh() -> None:
     to the job's threads; unset, all cores), and global random states seeded from the OS, not copied from the server."""
     threads = os.environ.get("OMP_NUM_THREADS", "")
     count = max(1, int(threads)) if threads.isdigit() else os.cpu_count() or 1
-    if "torch" in sys.modules:
-        sys.modules["torch"].set_num_threads(count)
     if "threadpoolctl" in sys.modules:  # numpy's and scipy's BLAS, scikit-learn's OpenMP
         sys.modules["threadpoolctl"].threadpool_limits(count)
     random.seed()
     if "numpy" in sys.modules:
         sys.modules["numpy"].random.seed()
     if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(count)
         sys.modules["torch"].seed()
 
 
