@@ -30,3 +30,18 @@ def test_log_spaced_steps_cover_both_ends_and_are_dense_early():
     assert steps[1:5] == [1, 2, 3, 4] or steps[1] == 1
     assert 20 <= len(steps) <= 31
     assert log_spaced_steps(5, 1) == [0, 5]
+
+
+def test_cosine_annealing_is_torchs_cosine_annealing_lr_with_half_the_period():
+    import torch
+
+    parameter = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([parameter], lr=0.01)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=512, eta_min=0)
+    for step in range(2600):
+        ours = learning_rate(step, 8192, 0.01, "cosine_annealing", restart_period=1024)
+        assert ours == pytest.approx(optimizer.param_groups[0]["lr"], abs=1e-9), step
+        optimizer.step()
+        scheduler.step()
+    assert learning_rate(512, 8192, 1.0, "cosine_annealing", restart_period=1024) == pytest.approx(0.0, abs=1e-12)
+    assert learning_rate(1024, 8192, 1.0, "cosine_annealing", restart_period=1024) == pytest.approx(1.0)

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-SCHEDULES = ("warmup_cosine", "cosine_restarts", "constant")
+SCHEDULES = ("warmup_cosine", "cosine_annealing", "cosine_restarts", "constant")
 
 
 def learning_rate(step: int, total_steps: int, peak: float, schedule: str = "warmup_cosine",
@@ -14,12 +14,17 @@ def learning_rate(step: int, total_steps: int, peak: float, schedule: str = "war
     """Learning rate used for update ``step`` (0-based).
 
     - ``warmup_cosine``: linear from peak/warmup to peak over ``warmup_steps``, then cosine to 0 at ``total_steps``.
-    - ``cosine_restarts``: cosine from peak to 0 over each period of ``restart_period`` steps (the LAMB paper's
-      schedule in Jermyn et al. 2022).
+    - ``cosine_annealing``: a smooth cosine of period ``restart_period``, peak at multiples of it and 0 half-way:
+      torch's ``CosineAnnealingLR(T_max=restart_period / 2)`` stepped every update, as in the code of Jermyn et al.
+      2022 (T_max = 512).
+    - ``cosine_restarts``: cosine from peak to 0 over each period of ``restart_period`` steps, then a jump back to
+      the peak (SGDR without warm-up).
     - ``constant``: peak throughout.
     """
     if schedule == "constant":
         return peak
+    if schedule == "cosine_annealing":
+        return peak * 0.5 * (1.0 + math.cos(2.0 * math.pi * step / restart_period))
     if schedule == "cosine_restarts":
         return peak * 0.5 * (1.0 + math.cos(math.pi * (step % restart_period) / restart_period))
     if schedule != "warmup_cosine":
