@@ -4,7 +4,8 @@ A study's ``claims`` module (``toymodels.studies.<study>.claims``) defines ``CLA
 names the grids it reads (by their config names), the figure that shows it, the paper's statement and the criterion
 taken from that statement, and a pure ``check(tables) -> Outcome`` over ``tables[grid][table]`` (the collected
 DataFrames, e.g. ``tables["learning_rate"]["instances"]``). The criterion is fixed in the claim, never fitted to a
-run's numbers. A grid missing from the config, or cells missing from a grid, give ``not measured``.
+run's numbers. A grid missing from the config, or cells missing from a grid, give ``not measured``: a check (or a
+helper it calls) raises :class:`NotMeasured` saying what is missing.
 
 The module is light (no pandas import): the workflow reads ``grids`` of every claim at parse time.
 """
@@ -12,8 +13,10 @@ The module is light (no pandas import): the workflow reads ``grids`` of every cl
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -35,6 +38,11 @@ class Outcome:
     def __post_init__(self) -> None:
         if self.verdict not in VERDICTS:
             raise ValueError(f"verdict must be one of {VERDICTS}, got {self.verdict!r}")
+
+
+class NotMeasured(Exception):
+    """Raised by a check when the tables lack what its claim needs; :func:`evaluate` records the message as the
+    ``not measured`` outcome."""
 
 
 def judged(holds: bool, measured: str) -> Outcome:
@@ -71,16 +79,34 @@ def study_claims(study: str) -> tuple[Claim, ...]:
     return tuple(module.CLAIMS)
 
 
+def claims_code(studies: Iterable[str]) -> list[Path]:
+    """The source files a scorecard depends on: this module, ``toymodels.scorecard`` (evaluation and rendering), and
+    the ``claims`` module of each of ``studies`` that has one, with its ``figures`` module (whose measurements claims
+    reuse). The claims rule takes them as inputs, so editing a claim reruns it alone."""
+    from toymodels.studies import load_study
+
+    here = Path(__file__)
+    files = [here, here.with_name("scorecard.py")]
+    for study in studies:
+        package = Path(load_study(study).__file__).parent
+        if (package / "claims.py").exists():
+            files += [package / "claims.py", package / "figures.py"]
+    return files
+
+
 def evaluate(study: str, claims: tuple[Claim, ...], tables: Tables) -> list[dict[str, Any]]:
     """One scorecard row per claim (columns :data:`COLUMNS`); a claim whose grids are not all in ``tables`` is
-    ``not measured`` without running its check."""
+    ``not measured`` without running its check, as is one whose check raises :class:`NotMeasured`."""
     rows = []
     for claim in claims:
         missing = [grid for grid in claim.grids if grid not in tables]
         if missing:
             outcome = not_measured(f"the config has no grid {', '.join(missing)}")
         else:
-            outcome = claim.check({grid: tables[grid] for grid in claim.grids})
+            try:
+                outcome = claim.check({grid: tables[grid] for grid in claim.grids})
+            except NotMeasured as lacking:
+                outcome = not_measured(str(lacking))
         rows.append({"study": study, "id": claim.id, "source": claim.source, "statement": claim.statement,
                      "measured": outcome.measured, "criterion": claim.criterion, "verdict": outcome.verdict,
                      "figure": claim.figure})
