@@ -1,0 +1,226 @@
+"""The findings of Henighan et al. 2023 and of its replicators' comments, as checks over the collected tables.
+
+Light at import (no pandas): the workflow reads ``CLAIMS`` at parse time. The checks read best-of-seeds rows
+(``instances.selected``, the paper's practice and the figures' ``best_of_seeds``) where the figure does, and average
+over data seeds where a grid has several.
+"""
+
+from __future__ import annotations
+
+from itertools import pairwise
+from typing import TYPE_CHECKING, Any
+
+from toymodels.claims import Claim, NotMeasured, Outcome, Tables, judged
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+HENIGHAN = "Henighan et al. 2023, Superposition, Memorization, and Double Descent"
+JERMYN = "A. Jermyn's comment on Henighan et al. 2023 (what sets the generalizing scale?)"
+
+
+def best_of_seeds(instances: pd.DataFrame) -> pd.DataFrame:
+    """The instance with the lowest training loss in each cell."""
+    return instances[instances["selected"]]
+
+
+def best_test_loss(instances: pd.DataFrame) -> pd.DataFrame:
+    """Best-of-seeds test loss, m down, T across (mean over data seeds): the values of the heatmap figure."""
+    return best_of_seeds(instances).pivot_table(index="m", columns="T", values="test_loss", aggfunc="mean")
+
+
+def highest_test_loss(instances: pd.DataFrame, by: str) -> pd.Series:
+    """Per value of ``by``: the highest best-of-seeds test loss over T (the top of the double-descent peak)."""
+    return best_of_seeds(instances).groupby([by, "T"])["test_loss"].mean().groupby(level=0).max()
+
+
+def generalising_onset(instances: pd.DataFrame, by: str) -> dict[Any, Any]:
+    """Per value of ``by``: the first T at which the max feature dimensionality (mean over seeds, as drawn in the
+    generalising-scale figure) reaches half of its highest value over T: where its jump happens."""
+    curves = instances.groupby([by, "T"])["max_feature_dimensionality"].mean()
+    onsets = {}
+    for value, curve in curves.groupby(level=0):
+        curve = curve.droplevel(0).sort_index()
+        onsets[value] = curve[curve >= curve.max() / 2].index[0]
+    return onsets
+
+
+def _values(values: dict[Any, Any], name: str, format: str = "{}") -> str:
+    return ", ".join(f"{format.format(v)} ({name} {k:g})" for k, v in values.items())
+
+
+def _grid_T(instances: pd.DataFrame) -> str:
+    return f"grid T = {instances['T'].min()} .. {instances['T'].max()}"
+
+
+def _datapoint_dimensionality(tables: Tables) -> Outcome:
+    best = best_of_seeds(tables["dataset_size"]["instances"])
+    if best.empty:
+        raise NotMeasured("the dataset_size grid has no instances")
+    t = best["T"].min()
+    dims = best[best["T"] == t].groupby("m")["mean_datapoint_dimensionality"].mean()
+    shares = {m: dim / min(1.0, m / t) for m, dim in dims.items()}
+    return judged(all(share > 0.5 for share in shares.values()),
+                  f"at T = {t}, mean D_t / min(1, m/T) = " + _values(shares, "m =", "{:.2f}"))
+
+
+def _regime_switch(tables: Tables) -> Outcome:
+    best = best_of_seeds(tables["dataset_size"]["instances"])
+    if best["T"].nunique() < 2:
+        raise NotMeasured("needs at least 2 values of T in the dataset_size grid")
+    by_cell = best.groupby(["T", "m"])[["mean_datapoint_dimensionality", "max_feature_dimensionality"]].mean()
+    small, large = by_cell.loc[best["T"].min()], by_cell.loc[best["T"].max()]
+    holds = (small["mean_datapoint_dimensionality"] > small["max_feature_dimensionality"]).all() and (
+        large["max_feature_dimensionality"] > large["mean_datapoint_dimensionality"]).all()
+
+    def pairs(part: pd.DataFrame) -> str:
+        return ", ".join(f"{row.mean_datapoint_dimensionality:.3f} vs {row.max_feature_dimensionality:.3f} (m = {m})"
+                         for m, row in part.iterrows())
+
+    return judged(holds, f"mean D_t vs max D_i at T = {best['T'].min()}: {pairs(small)}; "
+                         f"at T = {best['T'].max()}: {pairs(large)}")
+
+
+def _loss_peaks(tables: Tables) -> tuple[pd.DataFrame, pd.Series, str]:
+    """The best-of-seeds test loss per (m, T), the T of its peak per m, and both in words."""
+    losses = best_test_loss(tables["dataset_size"]["instances"])
+    if losses.shape[1] < 3:
+        raise NotMeasured(f"needs at least 3 values of T in the dataset_size grid, has {losses.shape[1]}")
+    peaks = losses.idxmax(axis=1)
+    text = ("peak test loss at " + ", ".join(f"T = {t} (m = {m}, {losses.loc[m, t]:.2f})" for m, t in peaks.items())
+            + f"; grid T = {losses.columns.min()} .. {losses.columns.max()}")
+    return losses, peaks, text
+
+
+def _test_loss_peak(tables: Tables) -> Outcome:
+    losses, peaks, text = _loss_peaks(tables)
+    return judged(all(losses.columns.min() < t < losses.columns.max() for t in peaks), text)
+
+
+def _peak_moves_with_m(tables: Tables) -> Outcome:
+    _, peaks, text = _loss_peaks(tables)
+    if len(peaks) < 2:
+        raise NotMeasured("needs at least 2 values of m in the dataset_size grid")
+    order = list(peaks)
+    return judged(all(a <= b for a, b in pairwise(order)) and order[-1] > order[0], text)
+
+
+def _peak_regularisation(tables: Tables) -> Outcome:
+    decay = highest_test_loss(tables["weight_decay"]["instances"], "weight_decay")
+    length = highest_test_loss(tables["training_length"]["instances"], "steps")
+    if len(decay) < 2 or len(length) < 2:
+        raise NotMeasured("needs at least 2 weight decays and 2 step counts")
+    holds = decay.iloc[-1] < decay.iloc[0] and length.iloc[-1] > length.iloc[0]
+    return judged(holds, "highest test loss over T: " + _values(decay.to_dict(), "weight decay", "{:.2f}") + "; "
+                  + _values(length.to_dict(), "steps", "{:.2f}"))
+
+
+def _jumps(instances: pd.DataFrame, by: str) -> dict[Any, Any]:
+    """:func:`generalising_onset` per value of ``by``; every onset must lie after the grid's smallest T."""
+    if instances[by].nunique() < 2 or instances["T"].nunique() < 2:
+        raise NotMeasured(f"needs at least 2 values of {by} and 2 of T")
+    return generalising_onset(instances, by)
+
+
+def _scale_vs_weight_decay(tables: Tables) -> Outcome:
+    instances = tables["weight_decay"]["instances"]
+    onsets = _jumps(instances, "weight_decay")
+    inside = all(t > instances["T"].min() for t in onsets.values())
+    return judged(inside and len(set(onsets.values())) == 1,
+                  "max feature dimensionality reaches half its highest value at T = " + _values(onsets, "weight decay")
+                  + "; " + _grid_T(instances))
+
+
+def _scale_vs_sparsity(tables: Tables) -> Outcome:
+    instances = tables["sparsity"]["instances"]
+    onsets = _jumps(instances, "sparsity")
+    inside = all(t > instances["T"].min() for t in onsets.values())
+    per_feature = {s: t * (1 - s) for s, t in onsets.items()}
+    spread_t = max(onsets.values()) / min(onsets.values())
+    spread_per_feature = max(per_feature.values()) / min(per_feature.values())
+    return judged(inside and spread_per_feature < spread_t,
+                  "max feature dimensionality reaches half its highest value at T = " + _values(onsets, "S =")
+                  + ", i.e. T(1-S) = " + _values(per_feature, "S =", "{:.3g}")
+                  + f": spread x{spread_t:.3g} in T, x{spread_per_feature:.3g} in T(1-S); " + _grid_T(instances))
+
+
+CLAIMS = (
+    Claim(
+        id="datapoint_dimensionality",
+        source=f"{HENIGHAN}, 'How do models change with dataset size?' (dimensionality scatter, small-data regime)",
+        statement="At small T the model stores the training points in superposition: their dimensionalities D_t "
+                  "follow m/T.",
+        criterion="At the grid's smallest T, for every m (best seed): mean D_t > min(1, m/T) / 2. min(1, m/T) is "
+                  "the most T points can share of m dimensions (D_t is at most the point's leverage; leverages sum "
+                  "to the rank), reached by a regular polytope; above half, the points hold most of it.",
+        figure="double_descent_dimensionality",
+        grids=("dataset_size",),
+        check=_datapoint_dimensionality,
+    ),
+    Claim(
+        id="regime_switch",
+        source=f"{HENIGHAN}, 'How do models change with dataset size?' (small- and large-data regimes)",
+        statement="Small datasets are memorised with the data points as features (the features' dimensionalities "
+                  "small); large datasets are learned as real features (the data points' dimensionalities small).",
+        criterion="For every m (best seed): mean D_t > max D_i at the grid's smallest T, and max D_i > mean D_t at "
+                  "its largest T (the order the paper states for each regime).",
+        figure="double_descent_dimensionality",
+        grids=("dataset_size",),
+        check=_regime_switch,
+    ),
+    Claim(
+        id="test_loss_peak",
+        source=f"{HENIGHAN}, 'Double descent' (test loss against T)",
+        statement="The test loss peaks between memorising and generalising: double descent in the dataset size.",
+        criterion="For every m (best seed, mean over data seeds): the T of the highest test loss lies strictly "
+                  "between the grid's smallest and largest T (at least 3 values of T).",
+        figure="double_descent_dimensionality",
+        grids=("dataset_size",),
+        check=_test_loss_peak,
+    ),
+    Claim(
+        id="peak_moves_with_m",
+        source=f"{HENIGHAN}, 'Double descent' (test loss over T and m: double descent along both axes)",
+        statement="The test-loss peak moves to larger T as m grows.",
+        criterion="The T of the highest test loss (best seed) never decreases from one m to the next, and is larger "
+                  "at the largest m than at the smallest.",
+        figure="double_descent_heatmap",
+        grids=("dataset_size",),
+        check=_peak_moves_with_m,
+    ),
+    Claim(
+        id="peak_regularisation",
+        source=f"{HENIGHAN}, 'Double descent' and appendix: sensitive to weight decay and training length, "
+               "consistent with prior double-descent work (Nakkiran et al. 2019, 2020)",
+        statement="The double-descent peak depends on regularisation as in prior work: more weight decay lowers it, "
+                  "longer training raises it.",
+        criterion="The highest test loss over T (best seed) is lower at the largest weight decay than at the "
+                  "smallest, and higher at the most steps than at the fewest.",
+        figure="double_descent_regularisation",
+        grids=("weight_decay", "training_length"),
+        check=_peak_regularisation,
+    ),
+    Claim(
+        id="scale_vs_weight_decay",
+        source=f"{JERMYN}, weight-decay figure",
+        statement="The generalising scale, a jump in the feature dimensionalities, does not change with weight decay.",
+        criterion="For every weight decay the max feature dimensionality (mean over seeds) first reaches half its "
+                  "highest value (the half-maximum point of the jump) after the grid's smallest T, so the jump lies "
+                  "inside the grid, and at the same T for all weight decays.",
+        figure="double_descent_generalising_scale",
+        grids=("weight_decay",),
+        check=_scale_vs_weight_decay,
+    ),
+    Claim(
+        id="scale_vs_sparsity",
+        source=f"{JERMYN}, feature-frequency figure",
+        statement="Models of different sparsities generalise once the dataset holds each feature roughly 10 times: "
+                  "the generalising scale is set by T(1-S), not by T.",
+        criterion="For every sparsity the max feature dimensionality first reaches half its highest value after the "
+                  "grid's smallest T, and these onsets spread less in T(1-S) than in T (max / min ratio): the curves "
+                  "line up against T(1-S).",
+        figure="double_descent_generalising_scale",
+        grids=("sparsity",),
+        check=_scale_vs_sparsity,
+    ),
+)

@@ -1,0 +1,129 @@
+"""The double-descent claims on small hand-made tables: each check once holding, once failing, and short of cells."""
+
+import pandas as pd
+import pytest
+
+from toymodels.claims import NOT_MEASURED, NOT_REPRODUCED, REPRODUCED, evaluate
+from toymodels.studies.double_descent.claims import (
+    CLAIMS,
+    best_test_loss,
+    generalising_onset,
+)
+
+BY_ID = {claim.id: claim for claim in CLAIMS}
+
+
+def table(columns: str, *rows: tuple) -> pd.DataFrame:
+    """Rows of the named columns; every row is its cell's best seed unless a ``selected`` column says otherwise."""
+    frame = pd.DataFrame(rows, columns=columns.split())
+    return frame if "selected" in frame else frame.assign(selected=True)
+
+
+def judge(claim_id: str, **grids: pd.DataFrame) -> dict:
+    """The scorecard row of one claim, each grid given by its instances table."""
+    (row,) = evaluate("double_descent", (BY_ID[claim_id],), {grid: {"instances": t} for grid, t in grids.items()})
+    return row
+
+
+def losses(*per_m: tuple[int, list[int], list[float]]) -> pd.DataFrame:
+    """Best-seed test losses, one (m, T values, losses) per m, plus a worse seed per cell that must be ignored."""
+    rows = [(m, t, loss, True) for m, ts, values in per_m for t, loss in zip(ts, values, strict=True)]
+    rows += [(m, t, 100.0 * (i + 1), False) for i, (m, t, _, _) in enumerate(list(rows))]
+    return table("m T test_loss selected", *rows)
+
+
+def test_best_test_loss_reads_the_best_seed_and_averages_data_seeds():
+    instances = table("m T data_seed test_loss selected", (2, 3, 0, 1.0, True), (2, 3, 1, 2.0, True),
+                      (2, 3, 0, 9.0, False))
+    assert best_test_loss(instances).loc[2, 3] == 1.5
+
+
+def test_datapoint_dimensionality_compares_with_the_ceiling_min_1_m_over_T():
+    holds = table("m T mean_datapoint_dimensionality", (2, 3, 0.6), (5, 3, 0.9), (2, 100, 0.001))
+    fails = table("m T mean_datapoint_dimensionality", (2, 3, 0.3), (5, 3, 0.9))
+    row = judge("datapoint_dimensionality", dataset_size=holds)
+    assert row["verdict"] == REPRODUCED and row["measured"] == "at T = 3, mean D_t / min(1, m/T) = 0.90 (m = 2), 0.90 (m = 5)"
+    assert judge("datapoint_dimensionality", dataset_size=fails)["verdict"] == NOT_REPRODUCED
+
+
+def test_regime_switch_needs_data_points_first_then_features():
+    columns = "m T mean_datapoint_dimensionality max_feature_dimensionality"
+    holds = table(columns, (2, 3, 0.6, 0.1), (2, 1000, 0.01, 0.3))
+    fails = table(columns, (2, 3, 0.6, 0.1), (2, 1000, 0.01, 0.005))
+    assert judge("regime_switch", dataset_size=holds)["verdict"] == REPRODUCED
+    assert judge("regime_switch", dataset_size=fails)["verdict"] == NOT_REPRODUCED
+    assert judge("regime_switch", dataset_size=holds.head(1))["verdict"] == NOT_MEASURED
+
+
+def test_test_loss_peak_must_lie_strictly_inside_the_T_range():
+    holds = losses((2, [3, 100, 1000], [1.0, 1.5, 0.9]), (3, [3, 100, 1000], [1.0, 1.2, 1.0]))
+    fails = losses((2, [3, 100, 1000], [1.0, 1.5, 0.9]), (3, [3, 100, 1000], [1.0, 1.1, 1.2]))
+    row = judge("test_loss_peak", dataset_size=holds)
+    assert row["verdict"] == REPRODUCED
+    assert row["measured"] == "peak test loss at T = 100 (m = 2, 1.50), T = 100 (m = 3, 1.20); grid T = 3 .. 1000"
+    assert judge("test_loss_peak", dataset_size=fails)["verdict"] == NOT_REPRODUCED
+    short = judge("test_loss_peak", dataset_size=losses((2, [3, 100], [1.0, 1.5])))
+    assert (short["verdict"], short["measured"]) == (NOT_MEASURED, "needs at least 3 values of T in the dataset_size grid, has 2")
+
+
+def test_peak_moves_to_larger_T_as_m_grows():
+    ts = [3, 100, 1000, 5000]
+    holds = losses((2, ts, [1.0, 1.5, 0.9, 0.9]), (3, ts, [1.0, 1.5, 0.9, 0.9]), (4, ts, [1.0, 1.0, 1.2, 0.9]))
+    fails = losses((2, ts, [1.0, 1.0, 1.2, 0.9]), (3, ts, [1.0, 1.5, 0.9, 0.9]))
+    assert judge("peak_moves_with_m", dataset_size=holds)["verdict"] == REPRODUCED
+    assert judge("peak_moves_with_m", dataset_size=fails)["verdict"] == NOT_REPRODUCED
+    assert judge("peak_moves_with_m", dataset_size=losses((2, ts, [1.0, 1.5, 0.9, 0.9])))["verdict"] == NOT_MEASURED
+
+
+def test_peak_regularisation_more_decay_lowers_it_longer_training_raises_it():
+    decay = table("weight_decay T test_loss", (0.01, 10, 1.0), (0.01, 100, 1.5), (1.0, 10, 1.0), (1.0, 100, 1.05))
+    longer = table("steps T test_loss", (500, 10, 1.0), (500, 100, 1.1), (6000, 10, 1.0), (6000, 100, 8.0))
+    shorter = longer.assign(steps=longer["steps"].map({500: 6000, 6000: 500}))
+    row = judge("peak_regularisation", weight_decay=decay, training_length=longer)
+    assert row["verdict"] == REPRODUCED
+    assert row["measured"] == ("highest test loss over T: 1.50 (weight decay 0.01), 1.05 (weight decay 1); "
+                               "1.10 (steps 500), 8.00 (steps 6000)")
+    assert judge("peak_regularisation", weight_decay=decay, training_length=shorter)["verdict"] == NOT_REPRODUCED
+    one_decay = decay[decay["weight_decay"] == 0.01]
+    assert judge("peak_regularisation", weight_decay=one_decay, training_length=longer)["verdict"] == NOT_MEASURED
+
+
+def feature_dims(by: str, curves: dict[float, list[float]], ts: tuple[int, ...] = (10, 100, 1000)) -> pd.DataFrame:
+    """Max feature dimensionality per (by, T), as two seeds whose mean is the given curve."""
+    rows = [(value, t, seed, dim + (0.01 if seed else -0.01)) for value, dims in curves.items()
+            for t, dim in zip(ts, dims, strict=True) for seed in (0, 1)]
+    return table(f"{by} T seed max_feature_dimensionality", *rows)
+
+
+def test_generalising_onset_is_the_first_T_at_half_the_highest_value():
+    onsets = generalising_onset(feature_dims("weight_decay", {0.01: [0.05, 0.2, 0.3], 1.0: [0.05, 0.1, 0.3]}), "weight_decay")
+    assert onsets == {0.01: 100, 1.0: 1000}
+
+
+def test_generalising_scale_does_not_move_with_weight_decay():
+    same = feature_dims("weight_decay", {0.01: [0.05, 0.05, 0.3], 1.0: [0.04, 0.06, 0.25]})
+    moved = feature_dims("weight_decay", {0.01: [0.05, 0.05, 0.3], 1.0: [0.05, 0.3, 0.3]})
+    flat = feature_dims("weight_decay", {0.01: [0.3, 0.3, 0.3], 1.0: [0.3, 0.3, 0.3]})
+    row = judge("scale_vs_weight_decay", weight_decay=same)
+    assert row["verdict"] == REPRODUCED
+    assert row["measured"] == ("max feature dimensionality reaches half its highest value at T = 1000 (weight decay "
+                               "0.01), 1000 (weight decay 1); grid T = 10 .. 1000")
+    assert judge("scale_vs_weight_decay", weight_decay=moved)["verdict"] == NOT_REPRODUCED
+    assert judge("scale_vs_weight_decay", weight_decay=flat)["verdict"] == NOT_REPRODUCED
+    one = same[same["weight_decay"] == 0.01]
+    assert judge("scale_vs_weight_decay", weight_decay=one)["verdict"] == NOT_MEASURED
+
+
+def test_generalising_scale_lines_up_against_T_times_density():
+    follows = feature_dims("sparsity", {0.9: [0.05, 0.3, 0.3], 0.99: [0.05, 0.05, 0.3]})
+    ignores = feature_dims("sparsity", {0.9: [0.05, 0.05, 0.3], 0.99: [0.05, 0.05, 0.3]})
+    row = judge("scale_vs_sparsity", sparsity=follows)
+    assert row["verdict"] == REPRODUCED
+    assert "T(1-S) = 10 (S = 0.9), 10 (S = 0.99): spread x10 in T, x1 in T(1-S)" in row["measured"]
+    assert judge("scale_vs_sparsity", sparsity=ignores)["verdict"] == NOT_REPRODUCED
+
+
+@pytest.mark.parametrize("claim", CLAIMS, ids=lambda c: c.id)
+def test_every_claim_is_not_measured_on_a_config_without_its_grids(claim):
+    (row,) = evaluate("double_descent", (claim,), {})
+    assert row["verdict"] == NOT_MEASURED and row["measured"].startswith("the config has no grid")
