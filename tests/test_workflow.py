@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import zipfile
 from pathlib import Path
 
 import pandas as pd
@@ -12,7 +13,9 @@ import pytest
 
 from conftest import ROOT, QUICK, run_snakemake
 from toymodels.artifacts import sha256_file
+from toymodels.claims import COLUMNS, VERDICTS, study_claims
 from toymodels.config import load_config_file
+from toymodels.scorecard import summary
 from toymodels.studies import load_study
 
 pytestmark = pytest.mark.workflow
@@ -39,6 +42,7 @@ def test_dry_run_of_shipped_config(config, tmp_path):
         assert counts[f"train_{study}"] > 0 and counts[f"measure_{study}"] == counts[f"train_{study}"]
     for name in figure_names(ROOT / config):
         assert counts[name] == 1
+    assert counts["claims"] == 1
 
 
 def test_every_figure_is_rendered_with_provenance(quick_run):
@@ -53,6 +57,26 @@ def test_every_figure_is_rendered_with_provenance(quick_run):
             path = Path(entry["path"]) if Path(entry["path"]).is_absolute() else quick_run / entry["path"]
             assert sha256_file(path) == entry["sha256"]
         assert any(entry["path"].endswith(".parquet") for entry in record["inputs"])
+
+
+def test_claims_scorecard_judges_every_claim_with_provenance(quick_run):
+    results = quick_run / "results"
+    table = pd.read_parquet(results / "claims.parquet")
+    assert list(table.columns) == list(COLUMNS) and set(table["verdict"]) <= set(VERDICTS)
+    expected = [(study, c.id) for study in load_config_file(QUICK)["studies"] for c in study_claims(study)]
+    assert list(zip(table["study"], table["id"], strict=True)) == expected and expected
+    assert table[["measured", "statement", "criterion", "figure"]].map(len).gt(0).all().all()
+    rows = table.to_dict("records")
+    assert (results / "claims.md").read_text().splitlines()[0] == f"**{summary(rows)}.**"
+    assert (results / "claims.rst").read_text().splitlines()[0] == f"**{summary(rows)}.**"
+    record = json.loads((results / "claims.json").read_text())
+    assert record["code_version"]["toymodels"] and record["grids"]
+    paths = [entry["path"] for entry in record["inputs"]]
+    assert any(path.endswith("double_descent/claims.py") for path in paths)
+    assert "results/double_descent/dataset_size/instances.parquet" in paths
+    for entry in record["inputs"]:
+        path = Path(entry["path"]) if Path(entry["path"]).is_absolute() else quick_run / entry["path"]
+        assert sha256_file(path) == entry["sha256"]
 
 
 def test_finished_run_has_nothing_to_do(quick_run):
@@ -96,6 +120,10 @@ def test_one_figure_rebuilds_alone_by_short_name(quick_run):
 def test_report_lists_every_figure(quick_run):
     run_snakemake(quick_run, "--cores", "1", f"--configfile={QUICK}", "--report", "report.zip", timeout=600)
     assert (quick_run / "report.zip").stat().st_size > 50_000
+    with zipfile.ZipFile(quick_run / "report.zip") as report:
+        html = report.read("report/report.html").decode()
+    first_line = (quick_run / "results" / "claims.md").read_text().splitlines()[0].strip("*")
+    assert first_line in html, "the report's landing page shows the claims scorecard"
 
 
 def test_same_config_gives_byte_identical_tables(quick_run, tmp_path):
