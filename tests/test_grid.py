@@ -23,10 +23,19 @@ def test_grid_cells_product_times_cases_over_defaults_and_set():
 def test_seeds_are_stable_distinct_and_independent_of_seed_count():
     a = grid_cells("s", "g", {"m": 1, "n_seeds": 3}, {"sweep": {"m": [2]}})[0]
     b = grid_cells("s", "other_grid", {"m": 1, "n_seeds": 5}, {"sweep": {"m": [2]}})[0]
-    assert a.instance_seeds() == b.instance_seeds()[:3]
-    assert len(set(b.instance_seeds())) == 5
+    assert a.instance_seeds(("m",)) == b.instance_seeds(("m",))[:3]
+    assert len(set(b.instance_seeds(("m",)))) == 5
     assert derive_seed("x", 1) == derive_seed("x", 1) != derive_seed("x", 2)
     assert 0 <= derive_seed("x") < 2**63
+
+
+def test_cells_of_a_sweep_share_seeds_unless_a_seed_key_differs():
+    cells = grid_cells("s", "g", {"m": 2, "lr": 0.1, "history_points": 10, "n_seeds": 2},
+                       {"sweep": {"lr": [0.1, 0.01], "history_points": [10, 40], "m": [2, 3]}})
+    seeds = {(c.params["lr"], c.params["history_points"], c.params["m"]): c.instance_seeds(("m",)) for c in cells}
+    assert seeds[(0.1, 10, 2)] == seeds[(0.01, 10, 2)] == seeds[(0.01, 40, 2)]
+    assert seeds[(0.1, 10, 2)] != seeds[(0.1, 10, 3)]
+    assert seeds[(0.1, 10, 2)] != grid_cells("other", "g", {"m": 2, "n_seeds": 2}, {})[0].instance_seeds(("m",))
 
 
 def test_data_path_uses_only_data_keys():

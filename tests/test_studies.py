@@ -7,16 +7,18 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from toymodels.studies import STUDY_NAMES, draw, lazy_exports, load_study, plotting_code
 
 HEAVY = ("torch", "matplotlib", "sklearn", "scipy")
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize("study", STUDY_NAMES)
 def test_package_imports_no_heavy_module(study: str) -> None:
     """What the Snakemake process and every figure job read must not import torch, matplotlib, sklearn or scipy."""
-    code = (f"import sys, toymodels.studies.{study} as s; s.DATA_KEYS, s.TABLES, s.PLOTS, s.KEY_COLUMNS, s.resources; "
+    code = (f"import sys, toymodels.studies.{study} as s; s.DATA_KEYS, s.SEED_KEYS, s.TABLES, s.PLOTS, s.KEY_COLUMNS, s.resources; "
             f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert loaded == "", f"toymodels.studies.{study} imports {loaded} at package level"
@@ -42,6 +44,15 @@ def test_every_plot_has_its_drawing_function(study: str) -> None:
     for plot, roles in load_study(study).PLOTS.items():
         assert list(inspect.signature(getattr(figures, plot)).parameters) == ["tables", "options"], plot
         assert roles and all(isinstance(role, str) for role in roles)
+
+
+@pytest.mark.parametrize("study", STUDY_NAMES)
+def test_seed_keys_are_hyperparameters_and_include_the_data_keys(study: str) -> None:
+    """Seeds derive from the keys that fix shapes and data (grid.Cell.instance_seeds): schema keys, data keys included."""
+    module = load_study(study)
+    schema = yaml.safe_load((ROOT / "workflow" / "schemas" / "studies" / f"{study}.schema.yaml").read_text())
+    assert set(module.DATA_KEYS) <= set(module.SEED_KEYS) <= set(schema["properties"])
+    assert "n_seeds" not in module.SEED_KEYS
 
 
 def test_draw_rejects_an_unknown_plot_naming_the_allowed_ones() -> None:

@@ -55,9 +55,11 @@ class Cell:
     def directory(self) -> str:
         return f"{self.study}/{self.grid}/{self.path}"
 
-    def instance_seeds(self) -> list[int]:
-        """Initialisation seed of every instance; independent of ``n_seeds`` so adding seeds keeps the old ones."""
-        base = {k: v for k, v in self.params.items() if k != "n_seeds"}
+    def instance_seeds(self, seed_keys: tuple[str, ...]) -> list[int]:
+        """Initialisation seed of every instance, from the study's ``seed_keys`` (those that fix shapes and data) and
+        the instance index only: cells that differ in training settings (learning rate, bias offset, decay, steps,
+        logging) start from the same weights and compare pairwise; adding seeds keeps the old ones."""
+        base = {key: self.params[key] for key in seed_keys}
         return [derive_seed(self.study, "init", base, index) for index in range(int(self.params["n_seeds"]))]
 
 

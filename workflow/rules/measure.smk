@@ -14,7 +14,7 @@ for _study, _module in STUDIES.items():
         params:
             study=_study,
             values=lambda wc, study=_study: cell_of(study, wc).params,
-            seeds=lambda wc, study=_study: cell_of(study, wc).instance_seeds(),
+            seeds=lambda wc, study=_study, module=_module: cell_of(study, wc).instance_seeds(module.SEED_KEYS),
         log:
             f"results/{_study}/{{grid}}/{{cell}}/measure.log",
         benchmark:

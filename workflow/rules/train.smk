@@ -14,7 +14,7 @@ for _study, _module in STUDIES.items():
             study=_study,
             values=lambda wc, study=_study: cell_of(study, wc).params,
             swept=lambda wc, study=_study: cell_of(study, wc).swept,
-            seeds=lambda wc, study=_study: cell_of(study, wc).instance_seeds(),
+            seeds=lambda wc, study=_study, module=_module: cell_of(study, wc).instance_seeds(module.SEED_KEYS),
             device=config["device"],
         log:
             f"results/{_study}/{{grid}}/{{cell}}/train.log",

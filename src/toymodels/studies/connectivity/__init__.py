@@ -11,6 +11,7 @@ from toymodels.grid import data_path, home_cells, study_cells
 from toymodels.studies import lazy_exports, load_study
 
 DATA_KEYS = ("source_study", "source_grid", "eval_samples", "stitch_samples")
+SEED_KEYS = DATA_KEYS  # seeds of the stitch and hop runs (grid.Cell.instance_seeds)
 TABLES = ("pairs", "paths", "mli", "mli_paths", "stitching", "hopping", "universality")
 PLOTS: dict[str, tuple[str, ...]] = {
     "paths": ("models",),

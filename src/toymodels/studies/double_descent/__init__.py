@@ -9,6 +9,7 @@ from toymodels import tables
 from toymodels.studies import lazy_exports
 
 DATA_KEYS = ("n_features", "sparsity", "T", "data_seed", "repeat_count", "test_size")
+SEED_KEYS = (*DATA_KEYS, "m")  # initialisation seeds: shapes and data only (grid.Cell.instance_seeds)
 TABLES = ("instances", "features", "datapoints", "trajectory")
 PLOTS: dict[str, tuple[str, ...]] = {
     "vectors": ("sweep",),

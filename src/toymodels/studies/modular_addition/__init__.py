@@ -9,6 +9,7 @@ from toymodels import tables
 from toymodels.studies import lazy_exports
 
 DATA_KEYS = ("p",)
+SEED_KEYS = (*DATA_KEYS, "d", "hidden", "train_fraction")  # initialisation and split seeds (grid.Cell.instance_seeds)
 TABLES = ("instances", "frequencies", "signals", "planes", "ode", "ode_matrix", "ablation")
 PLOTS: dict[str, tuple[str, ...]] = {
     "signal_evolution": ("sweep",),

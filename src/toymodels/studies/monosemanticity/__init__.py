@@ -9,6 +9,7 @@ from toymodels import tables
 from toymodels.studies import lazy_exports
 
 DATA_KEYS = ("n_features", "d", "frequencies", "eps", "task", "eval_size", "data_seed")
+SEED_KEYS = (*DATA_KEYS, "k")  # initialisation and batch seeds: shapes and data only (grid.Cell.instance_seeds)
 TABLES = ("instances", "neurons", "features", "trajectory", "sfa")
 PLOTS: dict[str, tuple[str, ...]] = {
     "training_curves": ("sweep",),

@@ -10,6 +10,7 @@ from toymodels.studies import lazy_exports
 from toymodels.studies.sae.instances import dict_size, instance_specs
 
 DATA_KEYS = ("d", "n_features", "active_features", "prob_decay", "correlation", "data_seed", "eval_size")
+SEED_KEYS = (*DATA_KEYS, "dict_ratio")  # the cell seeds (unused: initialisations derive their own, model.init_seeds)
 TABLES = ("instances", "trace")
 PLOTS: dict[str, tuple[str, ...]] = {
     "mmcs_curves": ("inits",),
