@@ -11,7 +11,7 @@ import torch
 from toymodels.grid import derive_seed
 from toymodels.studies.monosemanticity.data import output_size, sample_task, task_target
 from toymodels.studies.monosemanticity.metrics import mono_fractions, single_feature_activations
-from toymodels.studies.monosemanticity.model import bias_below_max, decay_bias, init_params, losses
+from toymodels.studies.monosemanticity.model import bias_below_max, decay_bias, init_params, loss_and_grads, losses
 from toymodels.studies.monosemanticity.sparsity import prune_and_grow, prune_global, random_mask
 from toymodels.training import TrainConfig, TrainResult, step_generator, train
 
@@ -76,17 +76,16 @@ def run(params: Mapping[str, Any], task: Task, seeds: list[int], model: dict[str
     lr, decay = float(params["lr"]), float(params["bias_decay"])
     regrow = params["mask"] == "prune_grow"
     config = TrainConfig.from_params(params, steps=steps, no_decay=("b1",))
-    names = list(model)
 
     def loss_fn(step: int):
         x, target = task.batches(seeds, offset + step)
-        loss, penalty = losses(model, x, target, nonlinearity, l1)
-        if not torch.is_grad_enabled():
-            return loss
-        grads = dict(zip(names, torch.autograd.grad((loss + penalty).sum(), [model[n] for n in names])))
+        if not torch.is_grad_enabled():  # the loop's final evaluation: no update follows
+            return losses(model, x, target, nonlinearity, l1)[0]
+        with torch.no_grad():
+            loss, _, grads = loss_and_grads(model, x, target, nonlinearity, l1)
         for name, mask in masks.items():
-            grads[name] = grads[name] * mask
-        return loss.detach(), grads
+            grads[name].mul_(mask)
+        return loss, grads
 
     def after_step(step: int) -> None:
         update = offset + step

@@ -29,6 +29,17 @@ def activation(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
     return table[name]
 
 
+def activation_slope(name: str, pre: torch.Tensor) -> torch.Tensor:
+    """d act / d pre at ``pre``: [pre > 0] (ReLU), Phi(x) + x phi(x) (exact GeLU), e^x (1 + x) (SoLU)."""
+    if name == "relu":
+        return (pre > 0).to(pre.dtype)
+    if name == "gelu":
+        return 0.5 * (1.0 + torch.erf(pre / math.sqrt(2.0))) + pre * torch.exp(-0.5 * pre.square()) / math.sqrt(2.0 * math.pi)
+    if name == "solu":
+        return torch.exp(pre) * (1.0 + pre)
+    raise ValueError(f"nonlinearity must be one of {NONLINEARITIES}, got {name!r}")
+
+
 def init_params(d: int, k: int, n_out: int, seeds: list[int], bias_offset: float,
                 device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
     """PyTorch ``Linear`` default init per instance (U[-1/sqrt(fan_in), +1/sqrt(fan_in)]), plus ``bias_offset`` on b1."""
@@ -61,6 +72,34 @@ def losses(params: Mapping[str, torch.Tensor], x: torch.Tensor, target: torch.Te
     h, out = forward(params, x, nonlinearity)
     batch = x.shape[1]
     return (out - target).square().sum(dim=(1, 2)) / batch, l1 * h.abs().sum(dim=(1, 2)) / batch
+
+
+def loss_and_grads(params: Mapping[str, torch.Tensor], x: torch.Tensor, target: torch.Tensor, nonlinearity: str,
+                   l1: float) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+    """Per-instance task loss and L1 penalty (as :func:`losses`) and the exact gradients of their sum, derived by hand
+    (no autograd graph: ~2x faster on a CPU core).
+
+    With r = out - target and g = 2 r / B: dW2 = g^T h; dh = g W2 + (l1 / B) sign(h); dpre = dh act'(pre);
+    dW1 = dpre^T x; db1 = sum_b dpre. For ReLU, act'(pre) = [h > 0], applied as a mask.
+    """
+    W1, b1, W2 = params["W1"], params["b1"], params["W2"]
+    batch = x.shape[1]
+    pre = torch.baddbmm(b1[:, None, :], x, W1.transpose(1, 2))
+    h = pre.clamp_min(0) if nonlinearity == "relu" else activation(nonlinearity)(pre)
+    residual = torch.bmm(h, W2.transpose(1, 2)).sub_(target)
+    loss = residual.square().sum(dim=(1, 2)) / batch
+    penalty = l1 * h.abs().sum(dim=(1, 2)) / batch if l1 else torch.zeros_like(loss)
+    g = residual.mul_(2.0 / batch)
+    grad_W2 = torch.bmm(g.transpose(1, 2), h)
+    grad_pre = torch.bmm(g, W2)
+    if l1:
+        grad_pre.add_(torch.sign(h), alpha=l1 / batch)
+    if nonlinearity == "relu":
+        grad_pre.mul_(h > 0)
+    else:
+        grad_pre.mul_(activation_slope(nonlinearity, pre))
+    grads = {"W1": torch.bmm(grad_pre.transpose(1, 2), x), "b1": grad_pre.sum(dim=1), "W2": grad_W2}
+    return loss, penalty, grads
 
 
 def decay_bias(b1: torch.Tensor, step: int, steps: int, decay: float, lr: float) -> None:
