@@ -81,8 +81,8 @@ def study_claims(study: str) -> tuple[Claim, ...]:
 
 def claims_code(studies: Iterable[str]) -> list[Path]:
     """The source files a scorecard depends on: this module, ``toymodels.scorecard`` (evaluation and rendering), and
-    the ``claims`` module of each of ``studies`` that has one, with its ``figures`` module (whose measurements claims
-    reuse). The claims rule takes them as inputs, so editing a claim reruns it alone."""
+    the ``claims`` module of each of ``studies`` that has one, with its ``figures`` module (claims reuse the figures'
+    measurements). The claims rule takes them as inputs, so editing a claim reruns that rule alone."""
     from toymodels.studies import load_study
 
     here = Path(__file__)
