@@ -1,0 +1,129 @@
+"""The mode-connectivity findings the study's sources state, as checks over the collected tables.
+
+Barriers are the mean-endpoints convention (Frankle et al. 2020, git re-basin) on the test split. Two models count as
+linearly connected (one basin) when their barrier is "near zero", read as at most :data:`NEAR_ZERO` of their mean
+endpoint loss; the same reading serves every claim below. Light at import (no pandas).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from toymodels.claims import Claim, NotMeasured, Outcome, Tables, judged
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+REBASIN = "Ainsworth et al. 2022, Git Re-Basin (via the roundup, seed 004)"
+PAPER = "Jermyn, Schiefer & Hubinger 2022, Sec. 4.1.1 (p. 10), and the author's replies in seed 000"
+NEAR_ZERO = 0.1  # "near-zero barrier": at most a tenth of the pair's mean endpoint loss
+SMALL_PENALTY = 0.1  # "stitches with a small penalty": at most a tenth of the receiving model's loss
+OFTEN = 0.25  # "often": at least a quarter of the models
+
+
+def pairs_on_test_split(tables: Tables, grid: str) -> pd.DataFrame:
+    """The pairs of a grid on the test split, with ``relative_barrier`` = barrier / mean endpoint loss."""
+    pairs = tables[grid]["pairs"]
+    pairs = pairs[pairs["split"] == "test"]
+    if pairs.empty:
+        raise NotMeasured(f"the {grid} grid has no test-split pairs")
+    return pairs.assign(relative_barrier=pairs["barrier_mean_endpoints"] / ((pairs["loss_a"] + pairs["loss_b"]) / 2))
+
+
+def _matched(pairs: pd.DataFrame) -> pd.DataFrame:
+    matched = pairs[pairs["alignment"] == "weight"]
+    if matched.empty:
+        raise NotMeasured("no weight-matched pairs (the family has no weight matching)")
+    return matched
+
+
+def _matching_lowers_barrier(tables: Tables) -> Outcome:
+    pairs = pairs_on_test_split(tables, "mono")
+    means = pairs.groupby(["pair_type", "alignment"])["barrier_mean_endpoints"].mean().unstack("alignment")
+    if not {"naive", "weight"} <= set(means.columns):
+        raise NotMeasured("the mono grid needs naive and weight-matched pairs")
+    holds = bool((means["weight"] < means["naive"]).all())
+    measured = "; ".join(f"{kind}: {row['naive']:.3f} -> {row['weight']:.3f}" for kind, row in means.iterrows())
+    return judged(holds, f"mean barrier naive -> weight-matched: {measured}")
+
+
+def _same_recipe_connected(tables: Tables) -> Outcome:
+    same = _matched(pairs_on_test_split(tables, "mono"))
+    same = same[same["same_cell"]]
+    if same.empty:
+        raise NotMeasured("the mono grid has no two seeds of one source cell")
+    holds = bool((same["relative_barrier"] <= NEAR_ZERO).all())
+    measured = "; ".join(f"{row.pair_type} ({row.cell_a}, seeds {row.seed_a}/{row.seed_b}): {row.barrier_mean_endpoints:.3f} "
+                         f"= {row.relative_barrier:.0%} of the endpoint loss" for row in same.itertuples())
+    return judged(holds, f"weight-matched barrier: {measured}")
+
+
+def _mono_poly_separate(tables: Tables) -> Outcome:
+    matched = _matched(pairs_on_test_split(tables, "mono"))
+    across = matched[matched["class_a"] != matched["class_b"]]
+    within = matched[matched["class_a"] == matched["class_b"]]
+    if across.empty:
+        raise NotMeasured("the mono grid has no pair across the two classes")
+    holds = bool((across["relative_barrier"] > NEAR_ZERO).all())
+    within_text = ", ".join(f"{kind} {part['relative_barrier'].median():.0%}" for kind, part in within.groupby("pair_type"))
+    return judged(holds, f"weight-matched barrier / endpoint loss across classes: min {across['relative_barrier'].min():.0%}, "
+                         f"median {across['relative_barrier'].median():.0%} ({len(across)} pairs; mono #mono/#features "
+                         f"{across[['mono_a', 'mono_b']].max(axis=1).mean():.2f} vs poly "
+                         f"{across[['mono_a', 'mono_b']].min(axis=1).mean():.2f}); within a class (median): {within_text}")
+
+
+def _mli_often_fails(tables: Tables) -> Outcome:
+    curves = [tables[grid]["mli"] for grid in ("mono", "dd")]
+    parts, flags = [], []
+    for grid, mli in zip(("mono", "dd"), curves):
+        test = mli[mli["split"] == "test"]
+        if test.empty:
+            raise NotMeasured(f"the {grid} grid has no test-split MLI curves")
+        flags.extend((~test["monotonic"]).tolist())
+        parts.append(f"{grid}: {int((~test['monotonic']).sum())} of {len(test)} non-monotonic")
+    share = sum(flags) / len(flags)
+    return judged(share >= OFTEN, f"{share:.0%} of the init -> final curves rise somewhere ({'; '.join(parts)})")
+
+
+def _stitching_small(tables: Tables) -> Outcome:
+    stitching = tables["mono"]["stitching"]
+    within = stitching[(stitching["split"] == "test") & stitching["stitch"].isin(["high1 -> high2", "low1 -> low2"])]
+    if within.empty:
+        raise NotMeasured("the mono grid has no within-class stitches")
+    relative = within["penalty"] / within["loss_b"]
+    measured = "; ".join(f"{row.stitch}: {row.penalty:+.3f} ({rel:+.0%} of B's loss {row.loss_b:.3f})"
+                         for row, rel in zip(within.itertuples(), relative))
+    return judged(bool((relative <= SMALL_PENALTY).all()), f"stitching penalty: {measured}")
+
+
+CLAIMS = (
+    Claim("matching_lowers_barrier", REBASIN,
+          "Aligning the hidden units of one model to the other's by weight matching lowers the loss barrier on the "
+          "straight path between independently trained networks.",
+          "For every pair type of the mono grid, the mean weight-matched barrier is below the mean naive barrier.",
+          "conn_paths", ("mono",), _matching_lowers_barrier),
+    Claim("same_recipe_connected", f"{REBASIN}; Entezari et al. 2021's conjecture",
+          "Two networks trained the same way from different seeds are linearly connected up to a permutation of their "
+          "hidden units: after matching, the barrier is near zero.",
+          f"Every pair of seeds of one source cell has a weight-matched barrier at most {NEAR_ZERO:.0%} of its mean "
+          "endpoint loss ('near zero').",
+          "conn_barrier_matrix", ("mono",), _same_recipe_connected),
+    Claim("mono_poly_different_basins", PAPER,
+          "Monosemantic and polysemantic solutions of equal loss are not joined by an equal-loss path: they lie in "
+          "different basins (the author's weakly held belief; the commenter's question).",
+          f"Every weight-matched pair of a monosemantic and a polysemantic model has a barrier above {NEAR_ZERO:.0%} "
+          "of its mean endpoint loss (not 'near zero', the one-basin criterion of same_recipe_connected).",
+          "conn_barrier_matrix", ("mono",), _mono_poly_separate),
+    Claim("mli_often_fails_with_adaptive_optimisers", "Lucas et al. 2021 (monotonic linear interpolation), via seed 004",
+          "The loss falls monotonically from initialisation to the trained network for most SGD-trained networks, but "
+          "often not for networks trained with Adam (every model here: LAMB or AdamW).",
+          f"At least {OFTEN:.0%} ('often') of the init -> final test-loss curves of the mono and dd models rise "
+          "somewhere (bump > 1e-6 of the initial loss).",
+          "conn_mli", ("mono", "dd"), _mli_often_fails),
+    Claim("stitching_small_penalty", "Bansal et al. 2021 (model stitching), via seed 004",
+          "Networks of one architecture trained from different seeds can be stitched with an affine layer at a small "
+          "cost: their hidden representations agree up to an affine map.",
+          f"The within-class stitches (high1 -> high2, low1 -> low2) cost at most {SMALL_PENALTY:.0%} of the receiving "
+          "model's test loss.",
+          "conn_stitching", ("mono",), _stitching_small),
+)

@@ -1,0 +1,88 @@
+"""The connectivity claims on small hand-made tables: each check once holding, once failing, and short of rows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from toymodels.claims import NOT_MEASURED, NOT_REPRODUCED, REPRODUCED, evaluate
+from toymodels.config import load_config_file
+from toymodels.studies.connectivity.claims import CLAIMS
+
+BY_ID = {claim.id: claim for claim in CLAIMS}
+
+
+def judge(claim_id: str, **grids: dict[str, pd.DataFrame]) -> dict:
+    (row,) = evaluate("connectivity", (BY_ID[claim_id],), grids)
+    return row
+
+
+def pairs(*rows: tuple[str, str, bool, float, float]) -> pd.DataFrame:
+    """(pair type, alignment, same cell, barrier, mean endpoint loss) per test-split pair, plus a train row to ignore."""
+    frame = []
+    for index, (kind, alignment, same, barrier, loss) in enumerate(rows):
+        class_a, class_b = kind.split("-")
+        row = {"pair_type": kind, "class_a": class_a, "class_b": class_b, "alignment": alignment, "same_cell": same,
+               "cell_a": f"c{index}", "seed_a": 0, "seed_b": 1, "mono_a": 0.5 if class_a == "mono" else 0.05,
+               "mono_b": 0.5 if class_b == "mono" else 0.05, "barrier_mean_endpoints": barrier, "loss_a": loss, "loss_b": loss}
+        frame += [{**row, "split": "test"}, {**row, "split": "train", "barrier_mean_endpoints": 99.0}]
+    return pd.DataFrame(frame)
+
+
+def test_weight_matching_must_lower_the_mean_barrier_of_every_pair_type():
+    holds = pairs(("mono-mono", "naive", True, 0.3, 1.0), ("mono-mono", "weight", True, 0.01, 1.0),
+                  ("mono-poly", "naive", False, 0.4, 1.0), ("mono-poly", "weight", False, 0.2, 1.0))
+    row = judge("matching_lowers_barrier", mono={"pairs": holds})
+    assert row["verdict"] == REPRODUCED and row["measured"] == ("mean barrier naive -> weight-matched: mono-mono: 0.300 -> "
+                                                                "0.010; mono-poly: 0.400 -> 0.200")
+    fails = pairs(("mono-poly", "naive", False, 0.4, 1.0), ("mono-poly", "weight", False, 0.5, 1.0))
+    assert judge("matching_lowers_barrier", mono={"pairs": fails})["verdict"] == NOT_REPRODUCED
+    naive_only = pairs(("mono-poly", "naive", False, 0.4, 1.0))
+    assert judge("matching_lowers_barrier", mono={"pairs": naive_only})["verdict"] == NOT_MEASURED
+
+
+def test_same_recipe_seeds_are_connected_after_matching_and_mono_poly_pairs_are_not():
+    connected = pairs(("mono-mono", "weight", True, 0.05, 1.0), ("poly-poly", "weight", True, 0.08, 1.0),
+                      ("mono-poly", "weight", False, 0.3, 1.0))
+    assert judge("same_recipe_connected", mono={"pairs": connected})["verdict"] == REPRODUCED
+    assert judge("mono_poly_different_basins", mono={"pairs": connected})["verdict"] == REPRODUCED
+    one_basin = pairs(("mono-mono", "weight", True, 0.3, 1.0), ("mono-poly", "weight", False, 0.05, 1.0))
+    assert judge("same_recipe_connected", mono={"pairs": one_basin})["verdict"] == NOT_REPRODUCED
+    assert judge("mono_poly_different_basins", mono={"pairs": one_basin})["verdict"] == NOT_REPRODUCED
+    across_only = pairs(("mono-poly", "weight", False, 0.3, 1.0))
+    assert judge("same_recipe_connected", mono={"pairs": across_only})["verdict"] == NOT_MEASURED
+    within_only = pairs(("mono-mono", "weight", True, 0.05, 1.0))
+    assert judge("mono_poly_different_basins", mono={"pairs": within_only})["verdict"] == NOT_MEASURED
+
+
+def mli(*monotonic: bool) -> pd.DataFrame:
+    return pd.DataFrame([{"split": split, "monotonic": m} for m in monotonic for split in ("test", "train")])
+
+
+def test_mli_often_fails_when_a_quarter_of_the_curves_rise():
+    assert judge("mli_often_fails_with_adaptive_optimisers", mono={"mli": mli(False, True, True)},
+                 dd={"mli": mli(True)})["verdict"] == REPRODUCED
+    assert judge("mli_often_fails_with_adaptive_optimisers", mono={"mli": mli(False, True, True, True)},
+                 dd={"mli": mli(True)})["verdict"] == NOT_REPRODUCED
+    assert judge("mli_often_fails_with_adaptive_optimisers", mono={"mli": mli(False)})["verdict"] == NOT_MEASURED
+
+
+def stitches(penalty: float) -> pd.DataFrame:
+    rows = [{"stitch": s, "split": "test", "penalty": p, "loss_b": 1.0}
+            for s, p in (("high1 -> high2", 0.02), ("low1 -> low2", penalty), ("low1 -> high1", 0.5))]
+    return pd.DataFrame(rows)
+
+
+def test_within_class_stitches_cost_at_most_a_tenth_of_the_loss():
+    assert judge("stitching_small_penalty", mono={"stitching": stitches(0.05)})["verdict"] == REPRODUCED
+    assert judge("stitching_small_penalty", mono={"stitching": stitches(0.3)})["verdict"] == NOT_REPRODUCED
+    across = stitches(0.0).query("stitch == 'low1 -> high1'")
+    assert judge("stitching_small_penalty", mono={"stitching": across})["verdict"] == NOT_MEASURED
+
+
+def test_every_claim_names_a_default_config_figure_and_grid():
+    study = load_config_file(Path(__file__).parents[1] / "config" / "config.yaml")["studies"]["connectivity"]
+    for claim in CLAIMS:
+        assert claim.figure in study["figures"], claim.id
+        assert set(claim.grids) <= set(study["grids"]), claim.id
