@@ -13,13 +13,13 @@ from toymodels.studies.sae.inits import InitSample, decoder_atoms, rare_count, s
 from toymodels.studies.sae.instances import INITS, RARE_METHODS, InstanceSpec, instance_specs
 from toymodels.studies.sae.measure import measure_cell
 from toymodels.studies.sae.metrics import mmcs, reconstruction_stats, steps_to_threshold
-from toymodels.studies.sae.model import init_seeds, loss_and_grads, resample_dead, train_model
+from toymodels.studies.sae.model import init_seeds, initial_encoder, loss_and_grads, resample_dead, train_model
 
 DATA = dict(d=16, n_features=32, active_features=5, prob_decay=0.99, correlation="per_sample", data_seed=0, eval_size=512)
 CELL = dict(DATA, dict_ratio=1.0, inits=["orthogonal", "data", "rare_outlier"], rare_ratios=[0.1], alphas=[1e-3],
             init_sample_size=300, n_seeds=2, steps=30, lr=1e-2, batch_size=64, schedule="constant", resample=False,
             resample_every=10, resample_window=5, resample_samples=256, resample_encoder_scale=0.2, trace_every=5,
-            history_points=5, checkpoint_points=2)
+            history_points=5, checkpoint_points=2, encoder_init="tied")
 
 
 def _generator(seed: int = 0) -> torch.Generator:
@@ -223,6 +223,54 @@ def test_hand_gradients_match_autograd():
     radial_free = leaves["W_dec"].grad - (leaves["W_dec"].grad * W).sum(-1, keepdim=True) * W
     assert torch.allclose(grads["W_dec"], radial_free, atol=1e-6)
     assert torch.equal(fired, (codes > 0).any(dim=1))
+
+
+def _dense_reference(model, x, alpha):
+    """The step written out plainly: a boolean mask, alpha added after the product, the mask multiplied in."""
+    W_enc, b_enc, W_dec = model["W_enc"], model["b_enc"], model["W_dec"]
+    batch, d = x.shape[1:]
+    pre = torch.baddbmm(b_enc[:, None, :], x, W_enc.transpose(1, 2))
+    active = pre > 0
+    codes = pre.clamp(min=0)
+    residual = torch.bmm(codes, W_dec) - x
+    losses = residual.square().sum(dim=(1, 2)) / (batch * d) + alpha * codes.sum(dim=(1, 2)) / batch
+    grad_out = residual * (2.0 / (batch * d))
+    grad_dec = torch.bmm(codes.transpose(1, 2), grad_out)
+    grad_dec = grad_dec - (grad_dec * W_dec).sum(-1, keepdim=True) * W_dec
+    grad_pre = (torch.bmm(grad_out, W_dec.transpose(1, 2)) + alpha[:, None, None] / batch) * active
+    return losses, {"W_enc": torch.bmm(grad_pre.transpose(1, 2), x), "b_enc": grad_pre.sum(dim=1), "W_dec": grad_dec}, active.any(dim=1)
+
+
+@pytest.mark.parametrize("bias", [0.0, -1.2])  # dense codes (as at init) and sparse ones (L0 of a few, dead latents)
+def test_step_equals_the_plain_dense_step(bias):
+    model = _random_model(n_inst=4, n_atoms=40, d=8, seed=3)
+    model["b_enc"] = model["b_enc"] + bias
+    x = torch.rand(4, 32, 8, generator=_generator(4))
+    alpha = torch.tensor([0.0, 1e-3, 1e-2, 0.1])
+    losses, grads, fired = loss_and_grads({k: v.clone() for k, v in model.items()}, x, alpha)
+    ref_losses, ref_grads, ref_fired = _dense_reference(model, x, alpha)
+    if bias:
+        assert 0 < (torch.relu(torch.baddbmm(model["b_enc"][:, None, :], x, model["W_enc"].transpose(1, 2))) > 0).float().mean() < 0.2
+        assert not ref_fired.all()
+    torch.testing.assert_close(losses, ref_losses, rtol=1e-6, atol=1e-7)
+    for name in ref_grads:
+        torch.testing.assert_close(grads[name], ref_grads[name], rtol=1e-5, atol=1e-7)
+    assert torch.equal(fired, ref_fired)
+
+
+def test_encoder_inits_tied_and_linear():
+    W_dec = unit_rows(torch.randn(3, 20, 16, generator=_generator(6)))
+    W_enc, b_enc = initial_encoder("tied", W_dec, [1, 2, 3])
+    assert torch.equal(W_enc, W_dec) and not b_enc.any()
+    W_enc, b_enc = initial_encoder("linear", W_dec, [1, 2, 3])
+    bound = 16**-0.5  # torch.nn.Linear(16, 20)'s default: U(-1/sqrt(d), 1/sqrt(d)) for weights and bias
+    assert W_enc.shape == (3, 20, 16) and b_enc.shape == (3, 20)
+    assert W_enc.abs().max() <= bound and b_enc.abs().max() <= bound
+    assert W_enc.std().item() == pytest.approx(bound / math.sqrt(3), rel=0.1)
+    assert torch.equal(initial_encoder("linear", W_dec, [1, 2, 3])[0], W_enc)  # seeded by the init seeds
+    assert not torch.equal(W_enc[0], W_enc[1])
+    with pytest.raises(ValueError, match="encoder_init must be one of"):
+        initial_encoder("kaiming", W_dec, [1, 2, 3])
 
 
 def test_resampling_resets_exactly_the_dead_rows():

@@ -45,13 +45,38 @@ def stream_seeds(params: Mapping[str, Any]) -> list[int]:
     return [derive_seed("sae", "stream", data, index) for index in range(int(params["n_seeds"]))]
 
 
+ENCODER_INITS = ("tied", "linear")
+
+
+def initial_encoder(kind: str, W_dec: torch.Tensor, seeds: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """W_enc [I, M, d] and b_enc [I, M] for decoder atoms W_dec [I, M, d].
+
+    ``tied``: W_enc = W_dec (the encoder starts as the decoder's transpose), b_enc = 0. ``linear``: the default
+    initialisation of ``torch.nn.Linear(d, M)``, as the replication (HoagyC/sparse_coding) leaves its encoder:
+    weights and bias U(-1/sqrt(d), 1/sqrt(d)), drawn from each instance's init seed.
+    """
+    if kind == "tied":
+        return W_dec.clone(), torch.zeros(W_dec.shape[:2], device=W_dec.device)
+    if kind != "linear":
+        raise ValueError(f"encoder_init must be one of {ENCODER_INITS}, got {kind!r}")
+    n_atoms, d = W_dec.shape[1:]
+    bound = d**-0.5
+    weights, biases = [], []
+    for seed in seeds:
+        generator = torch.Generator().manual_seed(derive_seed(seed, "encoder"))
+        weights.append(torch.rand(n_atoms, d, generator=generator) * (2 * bound) - bound)
+        biases.append(torch.rand(n_atoms, generator=generator) * (2 * bound) - bound)
+    return torch.stack(weights).to(W_dec.device), torch.stack(biases).to(W_dec.device)
+
+
 def initial_model(params: Mapping[str, Any], specs: list[InstanceSpec], stream: Stream) -> dict[str, torch.Tensor]:
-    """W_dec [I, M, d] from each instance's initialisation; W_enc = W_dec (the encoder starts as the decoder's
-    transpose, for every initialisation); b_enc = 0. Data-based inits of one seed index share one input sample."""
+    """W_dec [I, M, d] from each instance's initialisation, the encoder from ``encoder_init``
+    (:func:`initial_encoder`). Data-based inits of one seed index share one input sample."""
     n_atoms, device = dict_size(params), stream.features.device
     samples: dict[int, InitSample] = {}
     atoms = []
-    for spec, seed in zip(specs, init_seeds(params, specs)):
+    seeds = init_seeds(params, specs)
+    for spec, seed in zip(specs, seeds):
         if spec.seed not in samples:
             generator = torch.Generator(device=device).manual_seed(
                 derive_seed("sae", "init_sample", {key: params[key] for key in DATA_KEYS}, spec.seed))
@@ -59,7 +84,8 @@ def initial_model(params: Mapping[str, Any], specs: list[InstanceSpec], stream: 
         generator = torch.Generator().manual_seed(seed)
         atoms.append(decoder_atoms(spec.init, samples[spec.seed], n_atoms, spec.rare_ratio, generator))
     W_dec = torch.stack(atoms).to(device)
-    return {"W_enc": W_dec.clone(), "b_enc": torch.zeros(W_dec.shape[:2], device=device), "W_dec": W_dec}
+    W_enc, b_enc = initial_encoder(str(params["encoder_init"]), W_dec, seeds)
+    return {"W_enc": W_enc, "b_enc": b_enc, "W_dec": W_dec}
 
 
 def loss_and_grads(model: Mapping[str, torch.Tensor], x: torch.Tensor, alpha: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
@@ -67,23 +93,27 @@ def loss_and_grads(model: Mapping[str, torch.Tensor], x: torch.Tensor, alpha: to
     L1 coefficients alpha [I].
 
     With r = x_hat - x and g = dL/dx_hat = 2 r / (B d): dL/dW_dec = c^T g; dL/dc = g W_dec^T + alpha / B;
-    dL/dpre = dL/dc [pre > 0]; dL/dW_enc = (dL/dpre)^T x; dL/db_enc = sum_b dL/dpre. The decoder gradient is
+    dL/dpre = dL/dc [c > 0]; dL/dW_enc = (dL/dpre)^T x; dL/db_enc = sum_b dL/dpre. The decoder gradient is
     projected onto the tangent space of the unit sphere of each atom (its radial part removed), as the atoms
     are renormalised after every update.
+
+    Five batched matrix products and as few passes over the [I, B, M] codes as they allow: the ReLU in place,
+    alpha / B added inside the dL/dc product, the ReLU's mask applied by its fused backward kernel (no boolean
+    tensor), and a latent fired when its largest code is positive.
     """
     W_enc, b_enc, W_dec = model["W_enc"], model["b_enc"], model["W_dec"]
     batch, d = x.shape[1], x.shape[2]
-    pre = torch.baddbmm(b_enc[:, None, :], x, W_enc.transpose(1, 2))
-    active = pre > 0
-    codes = pre.clamp_(min=0)
+    codes = torch.baddbmm(b_enc[:, None, :], x, W_enc.transpose(1, 2)).clamp_(min=0)
     residual = torch.bmm(codes, W_dec).sub_(x)
     losses = residual.square().sum(dim=(1, 2)) / (batch * d) + alpha * codes.sum(dim=(1, 2)) / batch
     grad_out = residual.mul_(2.0 / (batch * d))
     grad_dec = torch.bmm(codes.transpose(1, 2), grad_out)
     grad_dec -= (grad_dec * W_dec).sum(-1, keepdim=True) * W_dec
-    grad_pre = torch.bmm(grad_out, W_dec.transpose(1, 2)).add_(alpha[:, None, None] / batch).mul_(active)
+    l1_grad = (alpha / batch)[:, None, None].expand(-1, 1, W_dec.shape[1])
+    grad_codes = torch.baddbmm(l1_grad, grad_out, W_dec.transpose(1, 2))
+    grad_pre = torch.ops.aten.threshold_backward(grad_codes, codes, 0.0)
     grads = {"W_enc": torch.bmm(grad_pre.transpose(1, 2), x), "b_enc": grad_pre.sum(dim=1), "W_dec": grad_dec}
-    return losses, grads, active.any(dim=1)
+    return losses, grads, codes.amax(dim=1) > 0
 
 
 def normalise_atoms(W_dec: torch.Tensor) -> None:
