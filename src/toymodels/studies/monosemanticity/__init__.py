@@ -21,6 +21,7 @@ PLOTS: dict[str, tuple[str, ...]] = {
     "sparse_training": ("sparse",),
     "lottery": ("lottery",),
 }
+POSITIVE_BIAS = 0.05  # the paper's proxy for its residual polysemantic neurons (Figs. 10-11): b1 > 0.05
 KEY_COLUMNS = ("n_features", "d", "k", "frequencies", "eps", "task", "nonlinearity", "lr", "bias_offset", "bias_decay")
 
 cell_columns = partial(tables.cell_columns, KEY_COLUMNS)

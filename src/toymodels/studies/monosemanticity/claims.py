@@ -13,6 +13,7 @@ from itertools import pairwise
 from typing import TYPE_CHECKING
 
 from toymodels.claims import Claim, NotMeasured, Outcome, Tables, judged
+from toymodels.studies.monosemanticity import POSITIVE_BIAS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -20,7 +21,6 @@ if TYPE_CHECKING:
 PAPER = "Jermyn, Schiefer & Hubinger 2022, Engineering Monosemanticity in Toy Models"
 DISCUSSION = "the paper's discussion thread (seed 000), the author's reply"
 CELL = ["frequencies", "task", "nonlinearity", "k", "eps", "lr", "bias_offset", "bias_decay"]
-POSITIVE_BIAS = 0.05  # the paper's proxy for the residual polysemantic neurons (Figs. 10-11): bias > 0.05
 LOSS_TOLERANCE = 0.05  # "comparable" / "equal" loss: within 5% of the other cell's
 MONO_TOLERANCE = 0.2  # "comparable monosemanticity": within 20% of the other cell's #mono / #features
 
@@ -190,14 +190,18 @@ def _denser_features_less_mono(tables: Tables) -> Outcome:
 
 def _offset_threshold(tables: Tables) -> Outcome:
     means = cells(tables["offset"]["instances"])
-    decayed = means[means["bias_decay"] > 0]
-    threshold = -math.sqrt(float(decayed["eps"].iloc[0])) if len(decayed) else 0.0
-    below, above = decayed[decayed["bias_offset"] < threshold], decayed[decayed["bias_offset"] > threshold]
-    if below.empty or above.empty:
+    parts, holds = [], True
+    for eps, decayed in means[means["bias_decay"] > 0].groupby("eps"):
+        threshold = -math.sqrt(eps)
+        below, above = decayed[decayed["bias_offset"] < threshold], decayed[decayed["bias_offset"] > threshold]
+        if below.empty or above.empty:
+            continue
+        holds &= float(below["mono_fraction_features"].min()) > float(above["mono_fraction_features"].max())
+        listing = ", ".join(f"{o:g}: {m:.3f}" for o, m in zip(decayed["bias_offset"], decayed["mono_fraction_features"]))
+        parts.append(f"eps {eps:g} (-sqrt(eps) = {threshold:.3f}), offset: {listing}")
+    if not parts:
         raise NotMeasured("the offset grid needs decayed cells with offsets on both sides of -sqrt(eps)")
-    holds = float(below["mono_fraction_features"].min()) > float(above["mono_fraction_features"].max())
-    listing = ", ".join(f"offset {o:g}: {m:.3f}" for o, m in zip(decayed["bias_offset"], decayed["mono_fraction_features"]))
-    return judged(holds, f"#mono/#features with decay, -sqrt(eps) = {threshold:.3f}: {listing}")
+    return judged(holds, "#mono/#features with decay: " + "; ".join(parts))
 
 
 def _no_decay_stalls(tables: Tables) -> Outcome:
@@ -323,8 +327,8 @@ CLAIMS = (
     Claim("offset_below_sqrt_eps", f"{PAPER}, Sec. 4.1.2, Figs. 8-9 (B1-B5)",
           "With bias decay, models are monosemantic when the initial mean bias lies below about -sqrt(eps); "
           "monosemanticity drops off rapidly for more positive offsets.",
-          "Every decayed cell with offset below -sqrt(eps) has a higher #mono/#features than every decayed cell with "
-          "offset above it.",
+          "For each eps, every decayed cell with offset below -sqrt(eps) has a higher #mono/#features than every "
+          "decayed cell with offset above it.",
           "mono_offset", ("offset",), _offset_threshold),
     Claim("no_decay_stalls", f"{PAPER}, Sec. 4.1.2",
           "With the negative offset but no bias decay, no neurons activate and training stalls.",

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from toymodels.plotting import new_figure, sweep_lines, value_colors
+from toymodels.studies.monosemanticity import POSITIVE_BIAS
 
 Tables = Mapping[str, Mapping[str, pd.DataFrame]]
 
@@ -110,14 +111,16 @@ def bias(tables: Tables, options: Mapping[str, Any]):
         colors = value_colors(part[hue].tolist(), log=_is_log(part, hue))
         for value, group in sorted(part.groupby(hue), key=lambda g: g[0]):
             ordered = group.sort_values(["frac_mono", "bias"], ascending=[False, False])
+            positive = int((group["bias"] > POSITIVE_BIAS).sum())
+            name = f"{NAMES.get(hue, hue)} = {value}" if hue in NAMES else str(value)
             ax.plot(np.arange(len(ordered)), ordered["bias"].to_numpy(), color=colors[value], lw=1.0,
-                    label=f"{NAMES.get(hue, hue)} = {value}" if hue in NAMES else str(value))
+                    label=f"{name}: {positive} with b1 > {POSITIVE_BIAS:g}")
             n_mono = int(group["is_monosemantic"].sum())
             ax.axvline(n_mono, color=colors[value], lw=0.6, ls="--")
         ax.axhline(0, color="k", lw=0.6, ls=":")
         ax.set_xlabel("neuron, most monosemantic first (dashed: #mono)")
         ax.set_title(title)
-    axes[0, 0].set_ylabel("final first-layer bias b1")
+    axes[0, 0].set_ylabel(f"final first-layer bias b1 (d = {int(neurons['d'].iloc[0])})")
     axes[0, -1].legend(fontsize=6)
     fig.suptitle("Final bias per neuron, neurons sorted by frac_mono (seed 0)")
     return fig
