@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -338,3 +339,18 @@ def test_training_recovers_features_and_measure_writes_nullable_thresholds():
     assert len(tables["trace"]) == 6 * 9
     first = tables["trace"].query("instance == 0 and step == 0")["mmcs"].item()
     assert first == pytest.approx(float(trace[0, 0]))
+
+
+def test_rare_ratio_figure_reads_steps_from_the_trace_at_per_scenario_thresholds():
+    from toymodels.studies.sae.figures import first_steps, scenario_thresholds
+
+    trace = pd.DataFrame({"instance": [0, 0, 0, 1, 1, 1], "step": [0, 10, 20, 0, 10, 20],
+                          "mmcs": [0.3, 0.85, 0.96, 0.3, 0.5, 0.7]})
+    reached = first_steps(trace, 0.8)
+    assert reached.iloc[0] == 10 and pd.isna(reached.iloc[1])
+    assert first_steps(trace, 0.95).iloc[0] == 20 and first_steps(trace, 0.6).iloc[1] == 20
+    options = {"thresholds": {"128/512": [0.7, 0.8]}}
+    assert scenario_thresholds(options, "128/512") == [0.7, 0.8]
+    assert scenario_thresholds(options, "128/256") == [0.95, 0.98, 0.99]
+    assert scenario_thresholds({"thresholds": [0.9]}, "128/256") == [0.9]
+    assert scenario_thresholds({}, "16/32") == [0.95, 0.98, 0.99]

@@ -10,6 +10,7 @@ import pandas as pd
 from toymodels.plotting import heatmap_panel, new_figure
 from toymodels.studies.sae import THRESHOLDS, threshold_column
 from toymodels.studies.sae.instances import INITS, RARE_METHODS
+from toymodels.studies.sae.metrics import steps_to_threshold
 
 Tables = Mapping[str, Mapping[str, pd.DataFrame]]
 
@@ -109,34 +110,54 @@ def mmcs_initial(tables: Tables, options: Mapping[str, Any]):
     return fig
 
 
+def scenario_thresholds(options: Mapping[str, Any], scenario: str) -> list[float]:
+    """The MMCS levels drawn for one scenario: ``options.thresholds``, a list for every scenario or a mapping
+    scenario -> list (scenarios it does not name get the study's 0.95 / 0.98 / 0.99)."""
+    chosen = options.get("thresholds", THRESHOLDS)
+    if isinstance(chosen, Mapping):
+        chosen = chosen.get(scenario, THRESHOLDS)
+    return [float(t) for t in chosen]
+
+
+def first_steps(trace: pd.DataFrame, threshold: float) -> pd.Series:
+    """Per instance of a trace table: the first logged step with MMCS >= ``threshold`` (the definition of the
+    instances table's ``steps_to_*``), NA when never reached."""
+    steps = {instance: steps_to_threshold(run["step"].tolist(), run["mmcs"].to_numpy(), threshold)
+             for instance, run in trace.sort_values("step").groupby("instance")}
+    return pd.Series(steps, dtype="Int64")
+
+
 def rare_ratio(tables: Tables, options: Mapping[str, Any]):
-    """Steps to each threshold against the rare-feature ratio, one line per rare method (mean over the seeds
-    that reached it); runs that never reached it sit on the "not reached" line; raw-data and orthogonal
-    baselines dashed."""
+    """Steps to each threshold against the rare-feature ratio, one row of panels per scenario, one line per rare
+    method (mean over the seeds that reached it); runs that never reached it sit on the "not reached" line; raw-data
+    and orthogonal baselines dashed. Steps come from the trace, so a scenario can be drawn at its own thresholds."""
     instances = _one_alpha(tables["rare"]["instances"], options)
     trace = tables["rare"]["trace"]
-    thresholds = [float(t) for t in options.get("thresholds", THRESHOLDS)]
     scenarios = _scenarios(instances)
-    fig, axes = new_figure(len(scenarios), len(thresholds), size=(3.6, 3.0))
+    columns = max(len(scenario_thresholds(options, s)) for s in scenarios)
+    fig, axes = new_figure(len(scenarios), columns, size=(3.6, 3.0))
     for row, scenario in enumerate(scenarios):
-        part = instances[instances["scenario"] == scenario]
-        total = int(trace.loc[trace["scenario"] == scenario, "step"].max())
+        part = instances[instances["scenario"] == scenario].set_index("instance")
+        runs_trace = trace[trace["scenario"] == scenario]
+        total = int(runs_trace["step"].max())
         ratios = sorted(part["rare_ratio"].dropna().astype(float).unique())
-        for column, threshold in enumerate(thresholds):
-            ax = axes[row, column]
-            key = threshold_column(threshold)
+        thresholds = scenario_thresholds(options, scenario)
+        for ax in axes[row, len(thresholds):]:
+            ax.set_axis_off()
+        for ax, threshold in zip(axes[row], thresholds):
+            cells = part.assign(reached=first_steps(runs_trace, threshold))
             ceiling = total * 1.08
-            for init in [i for i in RARE_METHODS if i in set(part["init"])]:
-                runs = part[part["init"] == init].assign(rare_ratio=lambda t: t["rare_ratio"].astype(float))
-                mean = runs.groupby("rare_ratio")[key].mean()
+            for init in [i for i in RARE_METHODS if i in set(cells["init"])]:
+                runs = cells[cells["init"] == init].assign(rare_ratio=lambda t: t["rare_ratio"].astype(float))
+                mean = runs.groupby("rare_ratio")["reached"].mean()
                 ax.plot(mean.index, mean.values.astype(float), marker="o", ms=3, color=INIT_COLORS[init], label=INIT_LABELS[init])
-                hit = runs[runs[key].notna()]
-                ax.scatter(hit["rare_ratio"], hit[key].astype(float), s=8, color=INIT_COLORS[init], alpha=0.4, linewidths=0)
-                missed = runs[runs[key].isna()]
+                hit = runs[runs["reached"].notna()]
+                ax.scatter(hit["rare_ratio"], hit["reached"].astype(float), s=8, color=INIT_COLORS[init], alpha=0.4, linewidths=0)
+                missed = runs[runs["reached"].isna()]
                 ax.scatter(missed["rare_ratio"], np.full(len(missed), ceiling), marker="v", s=14,
                            facecolors="none", edgecolors=INIT_COLORS[init])
             for init in ("data", "orthogonal"):
-                base = part[part["init"] == init][key]
+                base = cells[cells["init"] == init]["reached"]
                 if len(base) and base.notna().any():
                     ax.axhline(float(base.mean()), color=INIT_COLORS[init], ls="--", lw=1,
                                label=f"{INIT_LABELS[init]} ({int(base.notna().sum())}/{len(base)} reached)")
