@@ -36,15 +36,28 @@ def verdict(claim_id: str, **grids: dict[str, pd.DataFrame]) -> str:
     return judge(claim_id, **grids)["verdict"]
 
 
-def test_offset_decay_must_raise_mono_at_comparable_loss_in_every_cell():
-    holds = instances({**ENGINEERED, "mono_fraction_features": 0.5, "loss": 0.6}, {**PLAIN, "loss": 0.7},
-                      {**ENGINEERED, "lr": 0.003, "mono_fraction_features": 0.4, "loss": 0.72}, {**PLAIN, "lr": 0.003, "loss": 0.7})
+def test_offset_decay_must_raise_mono_at_comparable_loss_at_some_uniform_lr():
+    holds = instances({**ENGINEERED, "mono_fraction_features": 0.4, "loss": 0.6}, {**PLAIN, "loss": 0.7},
+                      {**ENGINEERED, "lr": 0.003, "mono_fraction_features": 0.0, "loss": 1.0}, {**PLAIN, "lr": 0.003, "loss": 0.7})
     row = judge("offset_decay_raises_mono", learning_rate={"instances": holds})
     assert row["verdict"] == REPRODUCED
-    assert "uniform, lr 0.003: 0.400 vs 0.100 (loss 0.720 vs 0.700)" in row["measured"]
-    costly = instances({**ENGINEERED, "mono_fraction_features": 0.5, "loss": 0.8}, {**PLAIN, "loss": 0.7})
+    assert "uniform, lr 0.003: 0.000 vs 0.100 (loss 1.000 vs 0.700)" in row["measured"]
+    costly = instances({**ENGINEERED, "mono_fraction_features": 0.5, "loss": 0.8}, {**PLAIN, "loss": 0.7},
+                       {**ENGINEERED, "frequencies": "power_law", "mono_fraction_features": 0.5, "loss": 0.5},
+                       {**PLAIN, "frequencies": "power_law", "loss": 0.7})
     assert verdict("offset_decay_raises_mono", learning_rate={"instances": costly}) == NOT_REPRODUCED
     assert verdict("offset_decay_raises_mono", learning_rate={"instances": instances(PLAIN)}) == NOT_MEASURED
+
+
+def test_offset_decay_must_be_highly_monosemantic_at_every_lr():
+    holds = instances({**ENGINEERED, "mono_fraction_features": 0.9, "loss": 0.6}, {**PLAIN, "mono_fraction_features": 0.8, "loss": 0.6},
+                      {**ENGINEERED, "lr": 0.003, "mono_fraction_features": 0.6, "loss": 0.7}, {**PLAIN, "lr": 0.003, "loss": 0.7})
+    assert verdict("offset_decay_mono_at_every_lr", learning_rate={"instances": holds}) == REPRODUCED
+    beaten = instances({**ENGINEERED, "mono_fraction_features": 0.6, "loss": 0.6}, {**PLAIN, "mono_fraction_features": 0.8, "loss": 0.6})
+    assert verdict("offset_decay_mono_at_every_lr", learning_rate={"instances": beaten}) == NOT_REPRODUCED
+    stalled = instances({**ENGINEERED, "mono_fraction_features": 0.0, "loss": 1.0}, {**PLAIN, "mono_fraction_features": 0.0, "loss": 0.7})
+    assert verdict("offset_decay_mono_at_every_lr", learning_rate={"instances": stalled}) == NOT_REPRODUCED
+    assert verdict("offset_decay_mono_at_every_lr", learning_rate={"instances": instances(PLAIN)}) == NOT_MEASURED
 
 
 def test_higher_lr_more_mono_and_more_negative_bias_without_offset():
@@ -60,7 +73,7 @@ def test_higher_lr_more_mono_and_more_negative_bias_without_offset():
 def neurons(biases: list[float], mono: list[bool], dead: list[bool] | None = None, **cell) -> pd.DataFrame:
     """One cell's neurons table for seeds 0 and 1 (identical)."""
     dead = dead or [False] * len(biases)
-    rows = [{**CELL, **cell, "seed": seed, "neuron": n, "bias": b, "is_monosemantic": m, "is_dead": x}
+    rows = [{**CELL, **PLAIN, **cell, "seed": seed, "neuron": n, "bias": b, "is_monosemantic": m, "is_dead": x}
             for seed in (0, 1) for n, (b, m, x) in enumerate(zip(biases, mono, dead))]
     return pd.DataFrame(rows)
 
@@ -72,13 +85,15 @@ def test_monosemantic_neurons_have_negative_and_polysemantic_positive_biases():
     assert verdict("mono_neurons_negative_bias", learning_rate={"neurons": fails}) == NOT_REPRODUCED
     few = neurons([-0.5, 0.1], [True, False])
     assert verdict("mono_neurons_negative_bias", learning_rate={"neurons": few}) == NOT_MEASURED
+    engineered = neurons([-0.5] * 6 + [-0.1, -0.2], [True] * 6 + [False] * 2, **ENGINEERED)   # offset cells are not judged
+    assert verdict("mono_neurons_negative_bias", learning_rate={"neurons": engineered}) == NOT_MEASURED
 
 
 def test_residual_band_counts_positive_bias_neurons_against_d():
     cell = instances(ENGINEERED)
-    holds = neurons([0.1] * 4 + [-0.5] * 12, [False] * 4 + [True] * 12)   # 4 positive = d
+    holds = neurons([0.1] * 4 + [-0.5] * 12, [False] * 4 + [True] * 12, **ENGINEERED)   # 4 positive = d
     assert verdict("residual_band_about_d", learning_rate={"instances": cell, "neurons": holds}) == REPRODUCED
-    fails = neurons([0.1] * 10 + [-0.5] * 6, [False] * 10 + [True] * 6)    # 10 positive = 2.5 d
+    fails = neurons([0.1] * 10 + [-0.5] * 6, [False] * 10 + [True] * 6, **ENGINEERED)    # 10 positive = 2.5 d
     assert verdict("residual_band_about_d", learning_rate={"instances": cell, "neurons": fails}) == NOT_REPRODUCED
     assert verdict("residual_band_about_d", learning_rate={"instances": instances(PLAIN), "neurons": fails}) == NOT_MEASURED
 

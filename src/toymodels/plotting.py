@@ -57,15 +57,20 @@ def value_colors(values: Sequence, cmap: str = "viridis", log: bool = False) -> 
 
 
 def sweep_lines(ax, table: pd.DataFrame, x: str, y: str, hue: str | None = None, *, log_hue: bool = False,
-                label_format: str = "{}", show_points: bool = True, marker: str = "o", **line_kwargs) -> None:
-    """Mean of ``y`` over seeds against ``x``, one line per ``hue`` value, with every seed as a faint point."""
+                label_format: str = "{}", hue_label: str | None = None, show_points: bool = True, marker: str = "o",
+                **line_kwargs) -> None:
+    """Mean of ``y`` over seeds against ``x``, one line per ``hue`` value, with every seed as a faint point.
+
+    Legend entries read ``<hue_label> = <value>`` (``hue_label`` defaults to the column name; "" gives the value alone).
+    """
     groups = [(None, table)] if hue is None else sorted(table.groupby(hue), key=lambda g: g[0])
     colors = value_colors([g for g, _ in groups], log=log_hue) if hue else {None: line_kwargs.pop("color", "k")}
     fixed_label = line_kwargs.pop("label", None)
     for value, part in groups:
         color = colors[value]
         mean = part.groupby(x)[y].mean()
-        label = fixed_label if hue is None else f"{hue} = " + label_format.format(value)
+        name = hue if hue_label is None else hue_label
+        label = fixed_label if hue is None else (f"{name} = " if name else "") + label_format.format(value)
         ax.plot(mean.index, mean.values, marker=marker, markersize=3, color=color, label=label, **line_kwargs)
         if show_points:
             ax.scatter(part[x], part[y], s=6, color=color, alpha=0.35, linewidths=0)

@@ -33,6 +33,11 @@ def label_column(table: pd.DataFrame, columns: str | Sequence[str]) -> tuple[pd.
     return table.assign(setting=text), "setting"
 
 
+def hue_label(hue: str) -> str:
+    """How a hue column is named in legends: its readable name, nothing for a combined ``setting`` column."""
+    return "" if hue == "setting" else NAMES.get(hue, hue)
+
+
 def _panels(table: pd.DataFrame, panel: str | None) -> list[tuple[str, pd.DataFrame]]:
     if panel is None:
         return [("", table)]
@@ -60,7 +65,8 @@ def training_curves(tables: Tables, options: Mapping[str, Any]):
     for column, (title, part) in enumerate(panels):
         for row, (y, label) in enumerate(rows):
             ax = axes[row, column]
-            sweep_lines(ax, part, "log2_step", y, hue, log_hue=_is_log(part, hue), marker="", show_points=False)
+            sweep_lines(ax, part, "log2_step", y, hue, log_hue=_is_log(part, hue), hue_label=hue_label(hue), marker="",
+                        show_points=False)
             axes[row, 0].set_ylabel(label)
         axes[0, column].set_yscale("log")
         axes[1, column].axhline(1, color="k", lw=0.6, ls=":")
@@ -83,7 +89,8 @@ def final_mono(tables: Tables, options: Mapping[str, Any]):
     for column, (title, part) in enumerate(panels):
         for row, (y, label) in enumerate(rows):
             ax = axes[row, column]
-            sweep_lines(ax, part, x, y, hue, log_hue=hue is not None and _is_log(part, hue))
+            sweep_lines(ax, part, x, y, hue, log_hue=hue is not None and _is_log(part, hue),
+                        hue_label=hue_label(hue) if hue else None)
             axes[row, 0].set_ylabel(label)
             if x == "k" or _is_log(part, x):
                 ax.set_xscale("log", base=2 if x == "k" else 10)
