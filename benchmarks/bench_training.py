@@ -7,7 +7,8 @@ speed-up, and a flop / memory-bandwidth lower bound on the step time (see :func:
 
 - double descent, N = 1000, T = 1000, m = 2, full batch (hand-derived gradients);
 - monosemanticity, N = 256, d = 32, k = 512, batch 256, decoder task, ReLU (batched autograd);
-- SAE, d = 128, N = 256 features, M = 512 latents, batch 256, L1 penalty (hand-derived gradients).
+- SAE, d = 128, batch 256, L1 penalty (hand-derived gradients): N = 256 features with M = 512 latents, and the
+  default config's three scenarios at M = N (N = 256, 512, 1024).
 
 The batched path is the pipeline's own step: the study's initialisation, data sampling and loss (and gradients),
 with the optimiser built by ``make_optimizer`` from a ``TrainConfig``, and the per-update hooks, as
@@ -26,6 +27,7 @@ import platform
 import time
 import warnings
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Callable, Mapping
 
 import torch
@@ -290,18 +292,22 @@ def monosemanticity_work(params: Mapping[str, Any]) -> Work:
                 bytes=optimizer_bytes(N_INSTANCES * (k * d + k + n * k)))
 
 
-# --- SAE: d = 128, N = 256, M = 512 latents, batch 256, L1 penalty --------------------------------------------
+# --- SAE: d = 128, batch 256, L1 penalty; N = 256 and M = 512, and M = N = 256, 512, 1024 -----------------------
+
+SAE_SIZES = ((256, 2.0), (256, 1.0), (512, 1.0), (1024, 1.0))  # (N, M/N)
+
 
 def sae_params(d: int = 128, n_features: int = 256, dict_ratio: float = 2.0) -> dict[str, Any]:
     """One orthogonal-init cell with 8 seeds (8 instances, 8 batch streams), config defaults otherwise."""
     return dict(d=d, n_features=n_features, active_features=5, prob_decay=0.99, correlation="per_sample", data_seed=0,
                 eval_size=1024, dict_ratio=dict_ratio, inits=["orthogonal"], rare_ratios=[0.05], alphas=[4e-4],
-                init_sample_size=4096, n_seeds=N_INSTANCES, steps=1200, lr=1e-2, batch_size=256, schedule="constant")
+                encoder_init="linear", init_sample_size=4096, n_seeds=N_INSTANCES, steps=1200, lr=1e-2,
+                batch_size=256, schedule="constant")
 
 
-def sae() -> Comparison:
+def sae(n_features: int, dict_ratio: float) -> Comparison:
     """``sae.model.train_model``'s step: a batch per seed stream, ``loss_and_grads``, then unit-norm atoms."""
-    params = sae_params()
+    params = sae_params(n_features=n_features, dict_ratio=dict_ratio)
     stream = sae_data.Stream(sae_data.make_dataset(params), params)
     specs = sae_model.instance_specs(params)
     streams = sae_model.stream_seeds(params)
@@ -348,7 +354,8 @@ def sae_work(params: Mapping[str, Any], n_streams: int) -> Work:
 
 # --- the table ------------------------------------------------------------------------------------------------
 
-MODELS: tuple[Callable[[], Comparison], ...] = (double_descent, monosemanticity, sae)
+MODELS: tuple[Callable[[], Comparison], ...] = (double_descent, monosemanticity,
+                                                *(partial(sae, n, ratio) for n, ratio in SAE_SIZES))
 
 
 def main() -> None:
