@@ -1,6 +1,7 @@
-# Two entry points; each creates .venv with pip and installs what it needs.
-#   make figures   every figure of config/config.yaml (CPU-sized) into results/figures/
-#   make test      the test suite (unit tests, dry runs of every config, a quick end-to-end run)
+# Two set-up entry points; each creates .venv with pip and installs what it needs.
+#   make figures   every figure of config/config.yaml (CPU-sized) and the claims scorecard into results/
+#   make test      the linters, then the test suite (unit tests, dry runs of every config, a quick end-to-end run)
+#   make lint      ruff, snakefmt --check and snakemake --lint alone
 #   make scorecard the claims scorecard of CONFIG's run (results/claims.md) copied into README.md
 VENV ?= .venv
 PYTHON ?= python3
@@ -8,7 +9,7 @@ CORES ?= 2
 CONFIG ?= config/config.yaml
 BIN = $(VENV)/bin
 
-.PHONY: figures test report scorecard clean-results
+.PHONY: figures test lint report scorecard clean-results
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +19,13 @@ $(BIN)/.installed: pyproject.toml
 figures: $(BIN)/.installed
 	$(BIN)/snakemake --cores $(CORES) figures --configfile $(CONFIG)
 
-test: $(BIN)/.installed
+test: lint
 	$(BIN)/python -m pytest
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check src tests workflow benchmarks
+	$(BIN)/snakefmt --check workflow Snakefile
+	$(BIN)/snakemake --lint
 
 report: $(BIN)/.installed
 	$(BIN)/snakemake --cores $(CORES) --report report.html --configfile $(CONFIG)

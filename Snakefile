@@ -3,6 +3,7 @@
 #   snakemake --cores 2 results/figures/<name>.png      one figure (or just: snakemake --cores 2 <name>)
 # Configs: config/config.yaml (default, CPU-sized), config/paper.yaml (published scale, GPUs).
 
+
 include: "workflow/Snakefile"
 
 

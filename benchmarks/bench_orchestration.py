@@ -68,7 +68,8 @@ def main() -> None:
         plotting.write_text(original + "\n# benchmark edit\n")
         _, planned = snakemake(workdir, "-n", "figures")
         counts = job_counts(planned)
-        assert all(rule.startswith("double_descent_") or rule == "figures" for rule in counts), f"a plotting edit should rerun figures only: {counts}"
+        assert all(rule.startswith("double_descent_") or rule == "figures" for rule in counts), \
+            f"a plotting edit should rerun figures only: {counts}"
         _, planned_one = snakemake(workdir, "-n", "double_descent_heatmap")
         assert job_counts(planned_one) == {"double_descent_heatmap": 1}, job_counts(planned_one)
         seconds, _ = snakemake(workdir, "--cores", "2", "double_descent_heatmap")

@@ -35,8 +35,11 @@ import torch
 from toymodels.optimizers import decay_groups, make_optimizer
 from toymodels.studies.double_descent import model as dd_model
 from toymodels.studies.double_descent.data import sample_features
-from toymodels.studies.monosemanticity import data as mono_data, fit as mono_fit, model as mono_model
-from toymodels.studies.sae import data as sae_data, model as sae_model
+from toymodels.studies.monosemanticity import data as mono_data
+from toymodels.studies.monosemanticity import fit as mono_fit
+from toymodels.studies.monosemanticity import model as mono_model
+from toymodels.studies.sae import data as sae_data
+from toymodels.studies.sae import model as sae_model
 from toymodels.training import TrainConfig, step_generator
 
 warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")

@@ -6,9 +6,9 @@ import types
 
 import pandas as pd
 import pytest
-from conftest import ROOT
 from docutils.core import publish_parts
 
+from conftest import ROOT
 from toymodels.claims import (
     COLUMNS,
     NOT_MEASURED,

@@ -8,8 +8,16 @@ import torch
 from toymodels.studies.connectivity.bundle import cell_labels
 from toymodels.studies.connectivity.families import OneHiddenLayer, TiedReLU, evaluate
 from toymodels.studies.connectivity.fit import stitch_init, stitched_output
-from toymodels.studies.connectivity.landscape import (alphas, barriers, interpolate, match_permutation, mli_bumps,
-                                                      neuron_correlations, procrustes, relative_distance)
+from toymodels.studies.connectivity.landscape import (
+    alphas,
+    barriers,
+    interpolate,
+    match_permutation,
+    mli_bumps,
+    neuron_correlations,
+    procrustes,
+    relative_distance,
+)
 
 
 def test_barriers_on_a_hand_built_curve():
@@ -79,8 +87,8 @@ def test_tied_model_orthogonal_and_permutation_matching():
     rotated = {"W": q @ a["W"], "b": a["b"]}
     x = torch.rand(50, 20, generator=g, dtype=torch.float64)
     # the model is invariant under W -> O W ...
-    assert torch.allclose(family.decode({n: t[None] for n, t in rotated.items()}, family.encode({n: t[None] for n, t in rotated.items()}, x)),
-                          family.decode({n: t[None] for n, t in a.items()}, family.encode({n: t[None] for n, t in a.items()}, x)))
+    batched, original = {n: t[None] for n, t in rotated.items()}, {n: t[None] for n, t in a.items()}
+    assert torch.allclose(family.decode(batched, family.encode(batched, x)), family.decode(original, family.encode(original, x)))
     # ... and Procrustes undoes the rotation
     assert torch.allclose(family.align("orthogonal", a, rotated, x)["W"], a["W"], atol=1e-10)
     assert torch.allclose(procrustes(a["W"], rotated["W"]), q.T, atol=1e-10)

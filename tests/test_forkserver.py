@@ -83,7 +83,8 @@ def test_a_handed_over_script_runs_in_a_child_as_the_job_would(tmp_path, server)
 def test_a_failing_script_reports_its_traceback_and_status_1(tmp_path, server):
     script = tmp_path / "fail.py"
     script.write_text("raise ValueError('bad cell')\n")
-    runner = f"from pathlib import Path\nfrom toymodels.forkserver import hand_over\nhand_over({{}}, {str(script)!r}, Path({str(server)!r}))\n"
+    runner = (f"from pathlib import Path\nfrom toymodels.forkserver import hand_over\n"
+              f"hand_over({{}}, {str(script)!r}, Path({str(server)!r}))\n")
     result = subprocess.run([sys.executable, "-c", runner], capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert "ValueError: bad cell" in result.stderr

@@ -7,10 +7,9 @@ import pytest
 import torch
 
 from toymodels.schedules import log_spaced_steps
-from toymodels.studies.modular_addition import data as ma_data
-from toymodels.studies.modular_addition.fourier import (band_limited, early_gradient, fourier_plane, n_frequencies,
-                                                          signal, survivors)
 from toymodels.studies.modular_addition import TABLES
+from toymodels.studies.modular_addition import data as ma_data
+from toymodels.studies.modular_addition.fourier import band_limited, early_gradient, fourier_plane, n_frequencies, signal, survivors
 from toymodels.studies.modular_addition.measure import fixed_from, measure_cell
 from toymodels.studies.modular_addition.model import dense_history_points, init_params, logits, train_model
 from toymodels.studies.modular_addition.ode import LinearODE, fit_linear_ode, r2, rollout

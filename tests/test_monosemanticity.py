@@ -7,14 +7,18 @@ import math
 import pytest
 import torch
 
-from toymodels.studies.monosemanticity.data import (feature_probabilities, make_dataset, random_embedding,
-                                                    sample_features, task_target)
+from toymodels.studies.monosemanticity.data import feature_probabilities, make_dataset, random_embedding, sample_features, task_target
 from toymodels.studies.monosemanticity.figures import sfa_matrix, steps_to_reach
 from toymodels.studies.monosemanticity.measure import lottery_round, weight_fraction
-from toymodels.studies.monosemanticity.metrics import (feature_status, frac_mono, is_dead, mono_fractions, monosemantic,
-                                                       single_feature_activations)
-from toymodels.studies.monosemanticity.model import (bias_below_max, decay_bias, forward, init_params, loss_and_grads, losses,
-                                                     solu)
+from toymodels.studies.monosemanticity.metrics import (
+    feature_status,
+    frac_mono,
+    is_dead,
+    mono_fractions,
+    monosemantic,
+    single_feature_activations,
+)
+from toymodels.studies.monosemanticity.model import bias_below_max, decay_bias, forward, init_params, loss_and_grads, losses, solu
 from toymodels.studies.monosemanticity.sparsity import prune_and_grow, prune_global, random_mask
 
 
@@ -128,7 +132,8 @@ def test_loss_sums_outputs_and_averages_batch_and_l1_is_separate():
 def test_hand_derived_gradients_equal_autograd(nonlinearity, l1):
     params = {k: v.double() for k, v in init_params(6, 10, 9, [3, 4], -0.1).items()}
     generator = torch.Generator().manual_seed(0)
-    x, target = torch.randn(2, 7, 6, generator=generator, dtype=torch.float64), torch.rand(2, 7, 9, generator=generator, dtype=torch.float64)
+    x = torch.randn(2, 7, 6, generator=generator, dtype=torch.float64)
+    target = torch.rand(2, 7, 9, generator=generator, dtype=torch.float64)
     leaves = {k: v.clone().requires_grad_(True) for k, v in params.items()}
     loss, penalty = losses(leaves, x, target, nonlinearity, l1)
     expected = torch.autograd.grad((loss + penalty).sum(), list(leaves.values()))

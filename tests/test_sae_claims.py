@@ -165,8 +165,8 @@ def test_dead_latents_grow_beyond_n_at_every_alpha():
 
 @pytest.mark.parametrize("claim", CLAIMS, ids=lambda claim: claim.id)
 def test_every_claim_names_a_figure_and_grids_of_the_default_config(claim):
-    from toymodels.config import load_config_file
     from conftest import ROOT
+    from toymodels.config import load_config_file
 
     sae = load_config_file(ROOT / "config" / "config.yaml")["studies"]["sae"]
     assert claim.figure in sae["figures"]

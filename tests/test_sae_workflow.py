@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-import yaml
 
 from conftest import ROOT
 from toymodels.config import ConfigError, load_config_file, load_schema, validate_config

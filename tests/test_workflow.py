@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import ROOT, QUICK, run_snakemake
+from conftest import QUICK, ROOT, run_snakemake
 from toymodels.artifacts import sha256_file
 from toymodels.claims import COLUMNS, VERDICTS, study_claims
 from toymodels.config import load_config_file
@@ -113,7 +113,8 @@ def test_one_figure_rebuilds_alone_by_short_name(quick_run):
     assert counts == {name: 1}
     run_snakemake(quick_run, "--cores", "1", f"--configfile={QUICK}", name)
     assert target.exists()
-    forced = job_counts(run_snakemake(quick_run, "-n", "--cores", "1", f"--configfile={QUICK}", "-f", str(target.relative_to(quick_run))).stdout)
+    forced = job_counts(run_snakemake(quick_run, "-n", "--cores", "1", f"--configfile={QUICK}", "-f",
+                                      str(target.relative_to(quick_run))).stdout)
     assert forced == {name: 1}
 
 

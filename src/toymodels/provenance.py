@@ -16,7 +16,8 @@ def code_version(repo: str | Path = ".") -> dict[str, Any]:
     version: dict[str, Any] = {"toymodels": __version__, "torch": package_version("torch")}
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo, capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo, capture_output=True, text=True,
+                               check=True).stdout.strip()
         version.update(git_commit=commit, git_dirty=bool(dirty))
     except (OSError, subprocess.CalledProcessError):
         version.update(git_commit=None, git_dirty=None)

@@ -182,7 +182,8 @@ def train(params: dict[str, torch.Tensor], loss_fn: LossFn, config: TrainConfig,
     History columns: ``step``, ``seed`` (instance index), ``loss``, ``lr``, ``<param>_norm`` and recorded values.
     """
     # Flush denormals to zero: the optimiser moments of dead units decay into the denormal range, where every x86 op
-    # on them is ~10x slower (the monosemanticity step took 12 ms instead of 6 ms late in training); a 6,000-step cell ends with the same losses.
+    # on them is ~10x slower (the monosemanticity step took 12 ms instead of 6 ms late in training); a 6,000-step cell
+    # ends with the same losses.
     torch.set_flush_denormal(True)
     for tensor in params.values():
         tensor.requires_grad_(True)

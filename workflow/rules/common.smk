@@ -5,14 +5,22 @@ from toymodels.config import ConfigError, load_config_file, load_schema, validat
 from toymodels.grid import data_path, home_cells, study_cells
 from toymodels.studies import load_study, plotting_code
 
-_SCHEMA = load_schema(os.path.join(workflow.current_basedir, "..", "schemas", "config.schema.yaml"))
+_SCHEMA = load_schema(
+    os.path.join(workflow.current_basedir, "..", "schemas", "config.schema.yaml")
+)
 config.setdefault("device", "auto")
 config.setdefault("threads", 1)
-STUDIES = {name: load_study(name) for name in (config.get("studies") or {}) if isinstance(name, str)}
+STUDIES = {
+    name: load_study(name)
+    for name in (config.get("studies") or {})
+    if isinstance(name, str)
+}
 try:
     for _path in workflow.configfiles:
         load_config_file(_path)
-    validate_config(config, _SCHEMA, {name: module.PLOTS for name, module in STUDIES.items()})
+    validate_config(
+        config, _SCHEMA, {name: module.PLOTS for name, module in STUDIES.items()}
+    )
 except ConfigError as error:
     raise WorkflowError(str(error)) from None
 
@@ -28,7 +36,9 @@ for _study, _study_cfg in config["studies"].items():
         CELLS[(_study, _grid, _path)] = _cell
         HOMES[(_study, _grid, _path)] = _homes[(_grid, _path)]
         _keys = STUDIES[_study].DATA_KEYS
-        DATASETS[(_study, data_path(_cell.params, _keys))] = {k: _cell.params[k] for k in _keys}
+        DATASETS[(_study, data_path(_cell.params, _keys))] = {
+            k: _cell.params[k] for k in _keys
+        }
 
 FIGURES = {
     name: {"study": study, **figure}
@@ -51,16 +61,23 @@ def cell_of(study, wildcards):
     """The cell a train or measure job works on; only home cells have jobs of their own."""
     key = (study, wildcards.grid, wildcards.cell)
     if key not in CELLS:
-        raise WorkflowError(f"results/{study}/{wildcards.grid}/{wildcards.cell} is not a cell of this config")
+        raise WorkflowError(
+            f"results/{study}/{wildcards.grid}/{wildcards.cell} is not a cell of this config"
+        )
     if HOMES[key] is not CELLS[key]:
-        raise WorkflowError(f"results/{study}/{wildcards.grid}/{wildcards.cell} has the hyperparameters of "
-                            f"results/{HOMES[key].directory}, which is trained once and read from there")
+        raise WorkflowError(
+            f"results/{study}/{wildcards.grid}/{wildcards.cell} has the hyperparameters of "
+            f"results/{HOMES[key].directory}, which is trained once and read from there"
+        )
     return CELLS[key]
 
 
 def cell_artifacts(study, grid, name):
     """The per-cell file ``name`` of every cell of a grid, from each cell's home."""
-    return [f"results/{HOMES[(study, grid, c.path)].directory}/{name}" for c in cells_of(study, grid)]
+    return [
+        f"results/{HOMES[(study, grid, c.path)].directory}/{name}"
+        for c in cells_of(study, grid)
+    ]
 
 
 def dataset_file(study, cell):
@@ -74,11 +91,15 @@ def upstream_files(study, data):
     here, so they are inputs of its dataset job: Snakemake builds them once and never retrains them for this study.
     """
     study_module = STUDIES[study]
-    return study_module.upstream(DATASETS[(study, data)], config) if hasattr(study_module, "upstream") else {}
+    return (
+        study_module.upstream(DATASETS[(study, data)], config)
+        if hasattr(study_module, "upstream")
+        else {}
+    )
 
 
 # A missing source grid or cell fails here, at parse time, with the study's own message.
-for (_study, _data) in DATASETS:
+for _study, _data in DATASETS:
     try:
         upstream_files(_study, _data)
     except ValueError as error:
@@ -86,7 +107,10 @@ for (_study, _data) in DATASETS:
 
 
 def collected_tables(study, grid):
-    return [f"results/{study}/{grid}/{table}.parquet" for table in (*STUDIES[study].TABLES, "history")]
+    return [
+        f"results/{study}/{grid}/{table}.parquet"
+        for table in (*STUDIES[study].TABLES, "history")
+    ]
 
 
 def training_gpus(wildcards=None):
@@ -94,9 +118,18 @@ def training_gpus(wildcards=None):
 
 
 COLLECTED_TABLES = sorted(
-    {path for study, study_cfg in config["studies"].items() for grid in study_cfg["grids"] for path in collected_tables(study, grid)}
+    {
+        path
+        for study, study_cfg in config["studies"].items()
+        for grid in study_cfg["grids"]
+        for path in collected_tables(study, grid)
+    }
 )
-FIGURE_FILES = [f"results/figures/{name}.{ext}" for name in FIGURES for ext in ("png", "pdf", "json")]
+FIGURE_FILES = [
+    f"results/figures/{name}.{ext}"
+    for name in FIGURES
+    for ext in ("png", "pdf", "json")
+]
 
 
 wildcard_constraints:

@@ -8,15 +8,15 @@ for _study in STUDIES:
             unpack(lambda wc, study=_study: upstream_files(study, wc.data)),
         output:
             f"results/{_study}/datasets/{{data}}/data.safetensors",
-        params:
-            study=_study,
-            values=lambda wc, study=_study: DATASETS[(study, wc.data)],
         log:
             f"results/{_study}/datasets/{{data}}/dataset.log",
+        conda:
+            CONDA_ENV
         resources:
             mem_mb=2000,
             runtime=10,
-        conda:
-            CONDA_ENV
+        params:
+            study=_study,
+            values=lambda wc, study=_study: DATASETS[(study, wc.data)],
         script:
             "../scripts/dataset.py"

@@ -7,7 +7,11 @@ for _name, _figure in FIGURES.items():
         name:
             _name
         input:
-            tables=[path for grid in _figure["grids"].values() for path in collected_tables(_study, grid)],
+            tables=[
+                path
+                for grid in _figure["grids"].values()
+                for path in collected_tables(_study, grid)
+            ],
             plotting_code=[str(path) for path in plotting_code(_study)],
         output:
             png=report(
@@ -18,15 +22,24 @@ for _name, _figure in FIGURES.items():
             ),
             pdf=f"results/figures/{_name}.pdf",
             provenance=f"results/figures/{_name}.json",
-        params:
-            study=_study,
-            figure=_figure,
-            grids={role: config["studies"][_study]["grids"][grid] for role, grid in _figure["grids"].items()},
-            caption=os.path.join(workflow.current_basedir, "..", "report", _study, f"{_figure['plot']}.rst"),
         log:
             f"results/figures/{_name}.log",
         conda:
             CONDA_ENV
+        params:
+            study=_study,
+            figure=_figure,
+            grids={
+                role: config["studies"][_study]["grids"][grid]
+                for role, grid in _figure["grids"].items()
+            },
+            caption=os.path.join(
+                workflow.current_basedir,
+                "..",
+                "report",
+                _study,
+                f"{_figure['plot']}.rst",
+            ),
         script:
             "../scripts/figure.py"
 

@@ -10,22 +10,29 @@ for _study, _module in STUDIES.items():
             model=f"results/{_study}/{{grid}}/{{cell}}/model.safetensors",
             checkpoints=f"results/{_study}/{{grid}}/{{cell}}/checkpoints.safetensors",
         output:
-            **{table: f"results/{_study}/{{grid}}/{{cell}}/{table}.parquet" for table in _module.TABLES},
-        params:
-            study=_study,
-            values=lambda wc, study=_study: cell_of(study, wc).params,
-            seeds=lambda wc, study=_study, module=_module: cell_of(study, wc).instance_seeds(module.SEED_KEYS),
+            **{
+                table: f"results/{_study}/{{grid}}/{{cell}}/{table}.parquet"
+                for table in _module.TABLES
+            },
         log:
             f"results/{_study}/{{grid}}/{{cell}}/measure.log",
         benchmark:
             f"results/{_study}/{{grid}}/{{cell}}/measure.benchmark.tsv"
         group:
             "cell"
-        resources:
-            mem_mb=lambda wc, study=_study, module=_module: module.resources(cell_of(study, wc).params)["mem_mb"],
-            runtime=30,
         conda:
             CONDA_ENV
+        resources:
+            mem_mb=lambda wc, study=_study, module=_module: module.resources(
+                cell_of(study, wc).params
+            )["mem_mb"],
+            runtime=30,
+        params:
+            study=_study,
+            values=lambda wc, study=_study: cell_of(study, wc).params,
+            seeds=lambda wc, study=_study, module=_module: cell_of(
+                study, wc
+            ).instance_seeds(module.SEED_KEYS),
         script:
             "../scripts/measure.py"
 
@@ -34,17 +41,27 @@ for _study, _module in STUDIES.items():
             f"collect_{_study}"
         input:
             **{
-                table: (lambda wc, study=_study, table=table: cell_artifacts(study, wc.grid, f"{table}.parquet"))
+                table: (
+                    lambda wc, study=_study, table=table: cell_artifacts(
+                        study, wc.grid, f"{table}.parquet"
+                    )
+                )
                 for table in (*_module.TABLES, "history")
             },
         output:
-            **{table: f"results/{_study}/{{grid}}/{table}.parquet" for table in (*_module.TABLES, "history")},
-        params:
-            columns=lambda wc, study=_study, module=_module: [module.cell_columns(c.params, c.swept) for c in cells_of(study, wc.grid)],
+            **{
+                table: f"results/{_study}/{{grid}}/{table}.parquet"
+                for table in (*_module.TABLES, "history")
+            },
         log:
             f"results/{_study}/{{grid}}/collect.log",
         conda:
             CONDA_ENV
+        params:
+            columns=lambda wc, study=_study, module=_module: [
+                module.cell_columns(c.params, c.swept)
+                for c in cells_of(study, wc.grid)
+            ],
         script:
             "../scripts/collect.py"
 

@@ -12,8 +12,7 @@ import torch
 from toymodels.studies.connectivity.bundle import Bundle, Endpoint
 from toymodels.studies.connectivity.families import evaluate, family_of
 from toymodels.studies.connectivity.fit import STITCH_PAIRS, hop_setup, pair_split, stitched_output
-from toymodels.studies.connectivity.landscape import (alphas, barriers, interpolate, mli_bumps, neuron_correlations,
-                                                      relative_distance)
+from toymodels.studies.connectivity.landscape import alphas, barriers, interpolate, mli_bumps, neuron_correlations, relative_distance
 
 SPLITS = ("train", "test")
 

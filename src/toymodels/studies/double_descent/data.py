@@ -10,7 +10,6 @@ from toymodels.grid import derive_seed
 from toymodels.studies.double_descent import DATA_KEYS
 
 
-
 def sample_features(n_samples: int, n_features: int, sparsity: float, generator: torch.Generator) -> torch.Tensor:
     """Each x_i is 0 with probability ``sparsity``, else U[0, 1]; rows rescaled to unit norm (all-zero rows stay 0)."""
     active = torch.rand(n_samples, n_features, generator=generator) >= sparsity

@@ -7,8 +7,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from toymodels.plotting import (DATAPOINT_COLOR, FEATURE_COLOR, heatmap_panel, log_scale, new_figure, sweep_lines,
-                                value_colors, vector_fan)
+from toymodels.plotting import DATAPOINT_COLOR, FEATURE_COLOR, heatmap_panel, log_scale, new_figure, sweep_lines, value_colors, vector_fan
 
 Tables = Mapping[str, Mapping[str, pd.DataFrame]]
 
@@ -27,8 +26,10 @@ def _vector_grid(tables: Tables, options: Mapping[str, Any], consistent: bool):
     instances = _where(sweep["instances"], where)
     chosen = [t for t in options["T"] if t in set(instances["T"])]
     best = instances[instances["selected"]]
-    features = _where(sweep["features"], where).merge(best[["T", "seed"] + (["data_seed"] if "data_seed" in sweep["features"] else [])].drop_duplicates(), how="inner")
-    points = _where(sweep["datapoints"], where).merge(best[["T", "seed"] + (["data_seed"] if "data_seed" in sweep["datapoints"] else [])].drop_duplicates(), how="inner")
+    features = _where(sweep["features"], where).merge(
+        best[["T", "seed"] + (["data_seed"] if "data_seed" in sweep["features"] else [])].drop_duplicates(), how="inner")
+    points = _where(sweep["datapoints"], where).merge(
+        best[["T", "seed"] + (["data_seed"] if "data_seed" in sweep["datapoints"] else [])].drop_duplicates(), how="inner")
     if "data_seed" in features and "data_seed" not in options:
         first = sorted(features["data_seed"].unique())[0]
         features, points = features[features["data_seed"] == first], points[points["data_seed"] == first]

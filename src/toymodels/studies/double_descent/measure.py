@@ -12,7 +12,6 @@ from toymodels.studies.double_descent.metrics import dimensionality, leverage
 from toymodels.studies.double_descent.model import hidden, reconstruction_loss
 
 
-
 def _first_two(vectors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Coordinates along hidden dimensions 0 and 1 (y is NaN when m = 1)."""
     y = vectors[..., 1] if vectors.shape[-1] > 1 else torch.full_like(vectors[..., 0], float("nan"))

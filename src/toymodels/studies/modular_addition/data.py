@@ -9,7 +9,6 @@ import torch
 from toymodels.grid import derive_seed
 
 
-
 def make_dataset(params: Mapping[str, Any]) -> dict[str, torch.Tensor]:
     """``a``, ``b``, ``label`` (int64, [p^2]) in row-major order: pair n = (n // p, n % p)."""
     p = int(params["p"])

@@ -10,8 +10,7 @@ import torch
 
 from toymodels.schedules import log_spaced_steps
 from toymodels.studies.modular_addition.data import split_masks
-from toymodels.studies.modular_addition.fourier import (band_limited, early_gradient, fourier_plane, n_frequencies,
-                                                          signal, survivors)
+from toymodels.studies.modular_addition.fourier import band_limited, early_gradient, fourier_plane, n_frequencies, signal, survivors
 from toymodels.studies.modular_addition.model import logits, pair_losses, split_metrics
 from toymodels.studies.modular_addition.ode import fit_linear_ode, r2, rollout
 
@@ -65,7 +64,8 @@ def measure_cell(params: Mapping[str, Any], seeds: list[int], data: Mapping[str,
     train_mask = split_masks(len(data["label"]), float(params["train_fraction"]), seeds)
     with torch.no_grad():
         output = logits(model, data["a"], data["b"])
-        metrics = {k: v.double().numpy() for k, v in split_metrics(output, pair_losses(output, data["label"]), data["label"], train_mask).items()}
+        metrics = split_metrics(output, pair_losses(output, data["label"]), data["label"], train_mask)
+        metrics = {k: v.double().numpy() for k, v in metrics.items()}
         ablation = _ablation(model, final_signal, data, ~train_mask)
 
     instances = pd.DataFrame({

@@ -138,7 +138,8 @@ def sfa_matrix(sfa: pd.DataFrame, neurons: pd.DataFrame, n_features: int) -> np.
     k = len(neurons)
     matrix = np.zeros((k, n_features))
     matrix[sfa["neuron"].to_numpy(), sfa["feature"].to_numpy()] = sfa["activation"].to_numpy()
-    order = np.lexsort((-neurons.sort_values("neuron")["top_activation"].to_numpy(), -neurons.sort_values("neuron")["frac_mono"].to_numpy()))
+    by_index = neurons.sort_values("neuron")
+    order = np.lexsort((-by_index["top_activation"].to_numpy(), -by_index["frac_mono"].to_numpy()))
     matrix = matrix[order]
     strongest = np.where(matrix.max(axis=0) > 0, matrix.argmax(axis=0), k)
     return matrix[:, np.argsort(strongest, kind="stable")]
@@ -229,7 +230,8 @@ def bias_init(tables: Tables, options: Mapping[str, Any]):
     ax.set_xticks(range(len(values)), [str(v) for v in values], rotation=20, fontsize=7)
     ax.set_ylabel("logged step reaching the target")
     ax.set_title("median over seeds (dots: seeds)")
-    fig.suptitle(f"Bias just below -B vs offset + decay; target = {options.get('target_fraction', 0.9):g} x baseline's final #mono/#features", y=1.03)
+    fig.suptitle(f"Bias just below -B vs offset + decay; target = {options.get('target_fraction', 0.9):g} x baseline's final "
+                 "#mono/#features", y=1.03)
     return fig
 
 

@@ -9,10 +9,16 @@ import torch
 
 from toymodels.studies.monosemanticity.data import task_target
 from toymodels.studies.monosemanticity.fit import PRUNED
-from toymodels.studies.monosemanticity.metrics import (STATUSES, feature_status, frac_mono, is_dead, mono_fractions,
-                                                       monosemantic, single_feature_activations)
+from toymodels.studies.monosemanticity.metrics import (
+    STATUSES,
+    feature_status,
+    frac_mono,
+    is_dead,
+    mono_fractions,
+    monosemantic,
+    single_feature_activations,
+)
 from toymodels.studies.monosemanticity.model import forward, losses
-
 
 
 def _long(values: Mapping[str, torch.Tensor], index_name: str) -> pd.DataFrame:

@@ -7,11 +7,10 @@ from typing import Any, Mapping
 import pandas as pd
 import torch
 
-from toymodels.studies.sae.instances import dict_size, instance_specs
-from toymodels.studies.sae.model import LOG_PREFIX, init_seeds, label_instances
 from toymodels.studies.sae import THRESHOLDS, threshold_column
+from toymodels.studies.sae.instances import dict_size, instance_specs
 from toymodels.studies.sae.metrics import mmcs, reconstruction_stats, steps_to_threshold
-
+from toymodels.studies.sae.model import LOG_PREFIX, init_seeds, label_instances
 
 
 def measure_cell(params: Mapping[str, Any], seeds: list[int], data: Mapping[str, torch.Tensor],

@@ -7,6 +7,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+
 def mmcs(features: torch.Tensor, atoms: torch.Tensor) -> torch.Tensor:
     """Mean max cosine similarity (1/N) sum_i max_j cos(F_i, D_j) of ground truth F [N, d] and atoms [..., M, d].
 

@@ -19,12 +19,12 @@ import pandas as pd
 import torch
 
 from toymodels.grid import derive_seed
+from toymodels.optimizers import InstanceOptimizer
 from toymodels.studies.sae import DATA_KEYS
 from toymodels.studies.sae.data import Stream
 from toymodels.studies.sae.inits import InitSample, decoder_atoms
 from toymodels.studies.sae.instances import InstanceSpec, dict_size, instance_specs
 from toymodels.studies.sae.metrics import mmcs, reconstruction_stats
-from toymodels.optimizers import InstanceOptimizer
 from toymodels.training import TrainConfig, TrainResult, step_generator, train
 
 LOG_PREFIX = "log/"
@@ -88,7 +88,8 @@ def initial_model(params: Mapping[str, Any], specs: list[InstanceSpec], stream: 
     return {"W_enc": W_enc, "b_enc": b_enc, "W_dec": W_dec}
 
 
-def loss_and_grads(model: Mapping[str, torch.Tensor], x: torch.Tensor, alpha: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
+def loss_and_grads(model: Mapping[str, torch.Tensor], x: torch.Tensor,
+                   alpha: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
     """Per-instance loss [I], its exact gradients and which latents fired [I, M], for inputs x [I, B, d] and
     L1 coefficients alpha [I].
 
