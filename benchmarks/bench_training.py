@@ -6,7 +6,7 @@ Prints one Markdown table, one row per model, 8 instances each: model-steps per 
 speed-up, and a flop / memory-bandwidth lower bound on the step time (see :func:`bound_seconds`):
 
 - double descent, N = 1000, T = 1000, m = 2, full batch (hand-derived gradients);
-- monosemanticity, N = 256, d = 32, k = 512, batch 256, decoder task, ReLU (batched autograd);
+- monosemanticity, N = 256, d = 32, k = 512, batch 256, decoder task, ReLU (hand-derived gradients);
 - SAE, d = 128, batch 256, L1 penalty (hand-derived gradients): N = 256 features with M = 512 latents, and the
   default config's three scenarios at M = N (N = 256, 512, 1024).
 
@@ -253,7 +253,7 @@ def monosemanticity_params(n_features: int = 256, d: int = 32, k: int = 512) -> 
 
 
 def monosemanticity() -> Comparison:
-    """``fit.run``'s step: ``Task.batches``, ``model.losses``, autograd over the instance axis, bias decay.
+    """``fit.run``'s step: ``Task.batches``, the hand-derived ``model.loss_and_grads``, bias decay.
 
     Both paths return the objective, task loss + L1 penalty (the pipeline logs the task loss alone; l1 = 0 here).
     """
@@ -267,10 +267,9 @@ def monosemanticity() -> Comparison:
 
     def grads_of(step: int) -> tuple[torch.Tensor, Tensors]:
         x, target = task.batches(seeds, step)
-        loss, penalty = mono_model.losses(batched_model, x, target, nonlinearity, l1)
-        total = loss + penalty
-        grads = torch.autograd.grad(total.sum(), list(batched_model.values()))
-        return total, dict(zip(batched_model, grads))
+        with torch.no_grad():
+            loss, penalty, grads = mono_model.loss_and_grads(batched_model, x, target, nonlinearity, l1)
+        return loss + penalty, grads
 
     def decay(model: Tensors, step: int) -> None:
         mono_model.decay_bias(model["b1"], step, config.steps, float(params["bias_decay"]), config.lr)

@@ -100,14 +100,19 @@ def test_generalising_onset_is_the_first_T_at_half_the_highest_value():
     assert onsets == {0.01: 100, 1.0: 1000}
 
 
+def test_generalising_onset_is_sought_after_the_small_T_bump():
+    u_shaped = feature_dims("weight_decay", {0.01: [0.3, 0.05, 0.3], 1.0: [0.2, 0.04, 0.25]})
+    assert generalising_onset(u_shaped, "weight_decay") == {0.01: 1000, 1.0: 1000}
+
+
 def test_generalising_scale_does_not_move_with_weight_decay():
     same = feature_dims("weight_decay", {0.01: [0.05, 0.05, 0.3], 1.0: [0.04, 0.06, 0.25]})
     moved = feature_dims("weight_decay", {0.01: [0.05, 0.05, 0.3], 1.0: [0.05, 0.3, 0.3]})
     flat = feature_dims("weight_decay", {0.01: [0.3, 0.3, 0.3], 1.0: [0.3, 0.3, 0.3]})
     row = judge("scale_vs_weight_decay", weight_decay=same)
     assert row["verdict"] == REPRODUCED
-    assert row["measured"] == ("max feature dimensionality reaches half its highest value at T = 1000 (weight decay "
-                               "0.01), 1000 (weight decay 1); grid T = 10 .. 1000")
+    assert row["measured"] == ("after its dip, max feature dimensionality reaches half its highest value at T = 1000 "
+                               "(weight decay 0.01), 1000 (weight decay 1); grid T = 10 .. 1000")
     assert judge("scale_vs_weight_decay", weight_decay=moved)["verdict"] == NOT_REPRODUCED
     assert judge("scale_vs_weight_decay", weight_decay=flat)["verdict"] == NOT_REPRODUCED
     one = same[same["weight_decay"] == 0.01]

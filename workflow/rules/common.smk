@@ -72,6 +72,11 @@ def cell_of(study, wildcards):
     return CELLS[key]
 
 
+def cell_resource(study, key):
+    """The job's value of ``key`` from the study's ``resources(params)`` for its cell, as a function of the wildcards."""
+    return lambda wc: STUDIES[study].resources(cell_of(study, wc).params)[key]
+
+
 def cell_artifacts(study, grid, name):
     """The per-cell file ``name`` of every cell of a grid, from each cell's home."""
     return [

@@ -23,9 +23,7 @@ for _study, _module in STUDIES.items():
         conda:
             CONDA_ENV
         resources:
-            mem_mb=lambda wc, study=_study, module=_module: module.resources(
-                cell_of(study, wc).params
-            )["mem_mb"],
+            mem_mb=cell_resource(_study, "mem_mb"),
             runtime=30,
         params:
             study=_study,

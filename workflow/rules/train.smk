@@ -1,4 +1,5 @@
 # Stage 2: one training job per cell; all seeds of the cell train together as the instance axis.
+# The longest cells (by the study's runtime estimate) start first, so that no long job is left running alone at the end.
 for _study, _module in STUDIES.items():
 
     rule:
@@ -14,18 +15,15 @@ for _study, _module in STUDIES.items():
             f"results/{_study}/{{grid}}/{{cell}}/train.log",
         benchmark:
             f"results/{_study}/{{grid}}/{{cell}}/train.benchmark.tsv"
+        priority: cell_resource(_study, "runtime")
         group:
             "cell"
         conda:
             CONDA_ENV
         threads: config["threads"]
         resources:
-            mem_mb=lambda wc, study=_study, module=_module: module.resources(
-                cell_of(study, wc).params
-            )["mem_mb"],
-            runtime=lambda wc, study=_study, module=_module: module.resources(
-                cell_of(study, wc).params
-            )["runtime"],
+            mem_mb=cell_resource(_study, "mem_mb"),
+            runtime=cell_resource(_study, "runtime"),
             gpu=training_gpus,
         params:
             study=_study,

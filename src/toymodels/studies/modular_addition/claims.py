@@ -7,7 +7,6 @@ figure's own summary (``figures.fitness_summary``), imported when they run.
 from __future__ import annotations
 
 import math
-from itertools import pairwise
 from typing import TYPE_CHECKING
 
 from toymodels.claims import Claim, NotMeasured, Outcome, Tables, judged
@@ -65,9 +64,11 @@ def _more_survive_with_d(tables: Tables) -> Outcome:
     survivors = mean_by_d(tables["dimension"]["instances"], "n_survivors")
     if len(survivors) < 2:
         raise NotMeasured("needs at least 2 values of d in the dimension grid")
-    order = list(survivors)
-    holds = all(a <= b for a, b in pairwise(order)) and order[-1] > order[0]
-    return judged(holds, "mean survivors " + _by_d(survivors, "{:.2f}"))
+    instances = tables["dimension"]["instances"]
+    rank = float(instances["d"].corr(instances["n_survivors"], method="spearman"))
+    holds = survivors.iloc[-1] > survivors.iloc[0] and rank > 0
+    return judged(holds, "mean survivors " + _by_d(survivors, "{:.2f}") + f"; Spearman of d and survivors over "
+                         f"{len(instances)} instances {rank:+.2f}")
 
 
 def _linear_ode(tables: Tables) -> Outcome:
@@ -125,8 +126,9 @@ CLAIMS = (
         id="more_survive_with_d",
         source=f"{DING}, abstract and Section 3.1 (varying dimensionality)",
         statement="More frequencies survive with a larger embedding dimension d.",
-        criterion="The mean number of survivors never decreases from one d to the next and is larger at the largest d "
-                  "than at the smallest.",
+        criterion="The mean number of survivors is larger at the largest d than at the smallest, and the rank "
+                  "correlation of d with the survivor count over all instances is positive (a trend, as the paper's "
+                  "survivors-against-d figure with its spread over seeds).",
         figure="modular_addition_survivors",
         grids=("dimension",),
         check=_more_survive_with_d,
