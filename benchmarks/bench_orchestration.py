@@ -68,15 +68,17 @@ def main() -> None:
         plotting.write_text(original + "\n# benchmark edit\n")
         _, planned = snakemake(workdir, "-n", "figures")
         counts = job_counts(planned)
-        assert all(rule.startswith("double_descent_") or rule == "figures" for rule in counts), \
-            f"a plotting edit should rerun figures only: {counts}"
+        # the scorecard reads the figures' measurements (toymodels.claims.claims_code), so it is redone too
+        assert all(rule.startswith("double_descent_") or rule in ("figures", "claims") for rule in counts), \
+            f"a plotting edit should rerun figures and the scorecard only: {counts}"
         _, planned_one = snakemake(workdir, "-n", "double_descent_heatmap")
         assert job_counts(planned_one) == {"double_descent_heatmap": 1}, job_counts(planned_one)
         seconds, _ = snakemake(workdir, "--cores", "2", "double_descent_heatmap")
         print(f"| rebuild one figure (`snakemake --cores 2 double_descent_heatmap`) after editing double_descent/figures.py "
               f"| 1 figure job, nothing retrained | {seconds:.1f} s |")
         seconds, _ = snakemake(workdir, "--cores", "2", "figures")
-        print(f"| then every figure the edit touched (`snakemake --cores 2 figures`) | the {sum(counts.values()) - 2} other figure jobs "
+        others = sum(count for rule, count in counts.items() if rule.startswith("double_descent_")) - 1
+        print(f"| then every figure the edit touched (`snakemake --cores 2 figures`) | the {others} other figure jobs, the scorecard "
               f"and the `figures` target, nothing retrained | {seconds:.1f} s |")
     finally:
         plotting.write_text(original)
