@@ -44,6 +44,19 @@ def log_scale(ax, axis: str = "x") -> None:
     getattr(ax, f"{axis}axis").set_minor_formatter(NullFormatter())
 
 
+def swept_log_axis(ax, values: Sequence[float], base: int = 10) -> None:
+    """Log x axis ticked and labelled at the swept values only (the default minor labels collide within a decade)."""
+    from matplotlib.ticker import FixedLocator, NullLocator
+
+    from toymodels.grid import format_value
+
+    ticks = sorted({float(v) for v in values})
+    ax.set_xscale("log", base=base)
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xticklabels([format_value(int(t) if t.is_integer() else t) for t in ticks])
+
+
 def value_colors(values: Sequence, cmap: str = "viridis", log: bool = False) -> dict:
     """One colour per sorted distinct value (a log-spaced palette for log-swept values)."""
     ordered = sorted(set(values))

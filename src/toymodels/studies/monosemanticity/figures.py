@@ -7,7 +7,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from toymodels.plotting import new_figure, sweep_lines, value_colors
+from toymodels.plotting import new_figure, sweep_lines, swept_log_axis, value_colors
 from toymodels.studies.monosemanticity import POSITIVE_BIAS
 
 Tables = Mapping[str, Mapping[str, pd.DataFrame]]
@@ -93,7 +93,7 @@ def final_mono(tables: Tables, options: Mapping[str, Any]):
                         hue_label=hue_label(hue) if hue else None)
             axes[row, 0].set_ylabel(label)
             if x == "k" or _is_log(part, x):
-                ax.set_xscale("log", base=2 if x == "k" else 10)
+                swept_log_axis(ax, part[x], base=2 if x == "k" else 10)
         for row in (1, 2):
             axes[row, column].axhline(1, color="k", lw=0.6, ls=":")
         if x == "k":
