@@ -105,6 +105,16 @@ def test_generalising_onset_is_sought_after_the_small_T_bump():
     assert generalising_onset(u_shaped, "weight_decay") == {0.01: 1000, 1.0: 1000}
 
 
+def test_a_curve_that_does_not_double_after_its_dip_has_no_jump_in_the_grid():
+    # S = 0.997 at T <= 1000: the dip at T = 100, then 0.046 (< twice the dip): its half-maximum point is the dip itself
+    no_jump = feature_dims("sparsity", {0.9: [0.05, 0.3, 0.3], 0.997: [0.3, 0.032, 0.046]})
+    assert generalising_onset(no_jump, "sparsity") == {0.9: 100, 0.997: None}
+    row = judge("scale_vs_sparsity", sparsity=no_jump)
+    assert row["verdict"] == NOT_REPRODUCED
+    assert row["measured"].startswith("after its dip, max feature dimensionality reaches half its highest value at "
+                                      "T = 100 (S = 0.9), no jump in the grid (S = 0.997); grid T")
+
+
 def test_generalising_scale_does_not_move_with_weight_decay():
     same = feature_dims("weight_decay", {0.01: [0.05, 0.05, 0.3], 1.0: [0.04, 0.06, 0.25]})
     moved = feature_dims("weight_decay", {0.01: [0.05, 0.05, 0.3], 1.0: [0.05, 0.3, 0.3]})
