@@ -58,6 +58,7 @@ CASES = {
     "double_descent": (quick_cell("double_descent", "dataset_size", m=2, T=20), 31),
     "monosemanticity": (quick_cell("monosemanticity", "learning_rate", frequencies="uniform", bias_offset=-1.0), 20),
     "modular_addition": (quick_cell("modular_addition", "dimension", d=4), 150),
+    "sae": (quick_cell("sae", "resampling", resample=True), 30),  # resamples after 20 and 40 updates
 }
 
 
@@ -96,3 +97,5 @@ def test_a_run_stopped_at_a_snapshot_resumes_to_the_uninterrupted_result(case, t
     assert measured.keys() == expected.keys()
     for name, table in expected.items():
         assert measured[name].equals(table), name
+    if cell.study == "sae":
+        assert int(reference.params["log/resampled"].sum()) > 0  # the stop fell between two resamplings that acted
