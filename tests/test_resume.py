@@ -57,6 +57,10 @@ def assert_same_result(a: TrainResult, b: TrainResult) -> None:
 CASES = {
     "double_descent": (quick_cell("double_descent", "dataset_size", m=2, T=20), 31),
     "monosemanticity": (quick_cell("monosemanticity", "learning_rate", frequencies="uniform", bias_offset=-1.0), 20),
+    "monosemanticity_fixed_mask": (quick_cell("monosemanticity", "sparse", mask="fixed"), 20),
+    "monosemanticity_prune_grow": (quick_cell("monosemanticity", "sparse", mask="prune_grow"), 20),  # regrows at 8, 16, ...
+    "lottery_dense_after_rewind": (quick_cell("monosemanticity", "lottery", pruning="imp"), 10),  # rewind step 4 of 32
+    "lottery_second_round": (quick_cell("monosemanticity", "lottery", pruning="imp"), 32 + 28 + 9),  # rounds of 28 updates
     "modular_addition": (quick_cell("modular_addition", "dimension", d=4), 150),
     "sae": (quick_cell("sae", "resampling", resample=True), 30),  # resamples after 20 and 40 updates
 }
