@@ -1,8 +1,10 @@
+from functools import partial
+
 import pytest
 import torch
 
 from toymodels.optimizers import make_optimizer
-from toymodels.training import NonFiniteLossError, TrainConfig, step_generator, train, unflatten_checkpoints
+from toymodels.training import NonFiniteLossError, Stages, TrainConfig, step_generator, train, unflatten_checkpoints
 
 
 def quadratic_problem(n_instances: int = 3):
@@ -41,28 +43,95 @@ def test_nan_guard_names_step_and_seed():
         train(params, loss_fn, TrainConfig(steps=20, lr=0.01, progress=False), [11, 22])
 
 
-def test_resume_from_a_snapshot_gives_the_same_result(tmp_path):
-    def run(resume_path=None, stop_at=None):
-        params = {"w": torch.randn(2, 5, generator=torch.Generator().manual_seed(0))}
+class RunningMean:
+    """A hook's own state: the sum of the weights after every update (a tensor) and the number of updates (JSON)."""
 
-        def loss_fn(step):
-            if stop_at is not None and step == stop_at:
-                raise KeyboardInterrupt
-            noise = torch.randn(2, 5, generator=step_generator(7, step))
-            return (params["w"] - noise).pow(2).sum(dim=1)
+    def __init__(self) -> None:
+        self.total, self.updates = torch.zeros(2, 5), 0
 
-        config = TrainConfig(steps=50, lr=0.05, warmup_steps=5, progress=False)
-        return train(params, loss_fn, config, [1, 2], resume_path=resume_path, resume_every_s=0.0)
+    def state_dict(self) -> dict:
+        return {"total": self.total.clone(), "updates": self.updates}
 
-    reference = run()
+    def load_state_dict(self, state) -> None:
+        self.total, self.updates = state["total"].clone(), state["updates"]
+
+
+def start() -> dict[str, torch.Tensor]:
+    return {"w": torch.randn(2, 5, generator=torch.Generator().manual_seed(0))}
+
+
+def noisy_run(params, mean: RunningMean, stop_at=None, resume_path=None, steps=50, seed=7, fingerprint=None):
+    """Instances pulled towards fresh noise and towards the running mean of their own weights (the hook's state)."""
+
+    def loss_fn(step):
+        if stop_at is not None and step == stop_at:
+            raise KeyboardInterrupt
+        noise = torch.randn(2, 5, generator=step_generator(seed, step))
+        return (params["w"] - noise).pow(2).sum(dim=1) + (params["w"] - mean.total / max(1, mean.updates)).pow(2).sum(dim=1)
+
+    def after_step(step):
+        mean.total += params["w"]
+        mean.updates += 1
+
+    config = TrainConfig(steps=steps, lr=0.05, warmup_steps=5, progress=False)
+    return train(params, loss_fn, config, [1, 2], after_step=after_step, state={"mean": mean}, resume_path=resume_path,
+                 resume_every_s=0.0, fingerprint=fingerprint)
+
+
+def test_resume_from_a_snapshot_gives_the_same_result_hook_state_included(tmp_path):
+    reference_mean = RunningMean()
+    reference = noisy_run(start(), reference_mean)
     state = tmp_path / "resume.safetensors"
     with pytest.raises(KeyboardInterrupt):
-        run(state, stop_at=31)
+        noisy_run(start(), RunningMean(), stop_at=31, resume_path=state)
     assert state.exists()
-    resumed = run(state)
+    mean = RunningMean()
+    resumed = noisy_run(start(), mean, resume_path=state)
     assert not state.exists()
     assert torch.equal(resumed.params["w"], reference.params["w"])
     assert resumed.history.equals(reference.history)
+    assert torch.equal(mean.total, reference_mean.total) and mean.updates == reference_mean.updates == 50
+
+
+def two_stages(resume_path, calls: list[str], stop: tuple = (None, None), fingerprint=None):
+    """Stage one trains from ``start()``, stage two from stage one's weights; stage one's hook state is saved with
+    its result. ``stop`` = (stage, step) interrupts that stage; ``calls`` collects the stages that trained."""
+    stages = Stages(resume_path, fingerprint or {"run": 1})
+    means = {"one": RunningMean(), "two": RunningMean()}
+
+    def stage(name, params, resume_path):
+        calls.append(name)
+        return noisy_run(params, means[name], stop[1] if stop[0] == name else None, resume_path, steps=20,
+                         seed=list(means).index(name), fingerprint=stages.fingerprint)
+
+    first = stages.run("one", partial(stage, "one", start()), {"mean": means["one"]})
+    second = stages.run("two", partial(stage, "two", {"w": first.params["w"].clone()}))
+    stages.clear()
+    return first, second, means["one"]
+
+
+def test_stages_read_finished_stages_back_and_resume_the_unfinished_one(tmp_path):
+    reference = two_stages(None, [])
+    state = tmp_path / "resume.safetensors"
+    with pytest.raises(KeyboardInterrupt):
+        two_stages(state, [], stop=("two", 12))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["resume.one.safetensors", "resume.two.safetensors"]
+    calls: list[str] = []
+    resumed = two_stages(state, calls)
+    assert calls == ["two"]  # stage one is read back, its hook state with it
+    assert list(tmp_path.iterdir()) == []
+    for ours, theirs in zip(resumed[:2], reference[:2]):
+        assert torch.equal(ours.params["w"], theirs.params["w"]) and ours.history.equals(theirs.history)
+    assert torch.equal(resumed[2].total, reference[2].total) and resumed[2].updates == 20
+
+
+def test_stage_files_of_other_settings_are_ignored(tmp_path):
+    state = tmp_path / "resume.safetensors"
+    with pytest.raises(KeyboardInterrupt):
+        two_stages(state, [], stop=("two", 12))
+    calls: list[str] = []
+    two_stages(state, calls, fingerprint={"run": 2})
+    assert calls == ["one", "two"]
 
 
 def test_lamb_trust_ratio_is_per_instance():

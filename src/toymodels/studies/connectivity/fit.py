@@ -6,16 +6,18 @@ instance axis holds the stitched pairs, and the (direction, lambda) hopping runs
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any, Mapping
 
 import pandas as pd
 import torch
 
+from toymodels.artifacts import tensors_checksum
 from toymodels.grid import derive_seed
 from toymodels.studies.connectivity.bundle import Bundle, Endpoint
 from toymodels.studies.connectivity.families import evaluate, family_of
-from toymodels.training import TrainConfig, TrainResult, train
+from toymodels.training import Stages, TrainConfig, TrainResult, train
 
 # (A, B) by representative: same class twice, across classes both ways, and A stitched to itself (control).
 STITCH_PAIRS = (("high1", "high2"), ("low1", "low2"), ("low1", "high1"), ("high1", "low1"), ("high1", "high1"))
@@ -48,7 +50,7 @@ def pair_split(bundle: Bundle, a: Endpoint, b: Endpoint, name: str) -> tuple[tor
     return bundle.split([a.dataset, b.dataset], name)
 
 
-def train_stitches(params: Mapping[str, Any], bundle: Bundle, seed: int) -> TrainResult:
+def train_stitches(params: Mapping[str, Any], bundle: Bundle, seed: int, stages: Stages) -> TrainResult:
     """Train only M, c of every STITCH_PAIRS stitch on the pair's stitch split, from the least-squares map of z_A to z_B.
 
     The stitch split is larger than the train split (``stitch_samples``): a k x k map fitted on 512 samples overfitted,
@@ -69,8 +71,9 @@ def train_stitches(params: Mapping[str, Any], bundle: Bundle, seed: int) -> Trai
         return torch.stack([(stitched_output(family, wb, model["M"][i], model["c"][i], za) - y).pow(2).sum(1).mean()
                             for i, (za, y, wb, _, _) in enumerate(inputs)])
 
-    return train(model, loss_fn, _config(params, int(params["stitch_steps"]), float(params["stitch_lr"])),
-                 _seeds(seed, "stitch", len(pairs)), description="connectivity stitching")
+    return stages.run("stitch", partial(train, model, loss_fn, _config(params, int(params["stitch_steps"]), float(params["stitch_lr"])),
+                                        _seeds(seed, "stitch", len(pairs)), fingerprint=stages.fingerprint,
+                                        description="connectivity stitching"))
 
 
 def hop_setup(params: Mapping[str, Any], bundle: Bundle) -> list[tuple[Endpoint, Endpoint, dict, float]]:
@@ -86,7 +89,7 @@ def hop_setup(params: Mapping[str, Any], bundle: Bundle) -> list[tuple[Endpoint,
     return runs
 
 
-def train_hops(params: Mapping[str, Any], bundle: Bundle, seed: int) -> tuple[TrainResult, TrainResult]:
+def train_hops(params: Mapping[str, Any], bundle: Bundle, seed: int, stages: Stages) -> tuple[TrainResult, TrainResult]:
     """From A's final weights: hop_steps AdamW updates of A's task loss on its train split, each followed by the exact
     proximal step of lambda ||theta - pi(theta_B)||^2, then settle_steps without the pull, so each run settles into
     whichever basin it was pushed into.
@@ -124,11 +127,12 @@ def train_hops(params: Mapping[str, Any], bundle: Bundle, seed: int) -> tuple[Tr
                 c = closing.view(-1, *[1] * (model[n].ndim - 1))
                 model[n].add_(c * target[n]).div_(1 + c)
 
-    hop = train(model, task_loss, _config(params, steps, lr), _seeds(seed, "hop", len(runs)), after_step=pull,
-                description="connectivity hop")
+    hop = stages.run("hop", partial(train, model, task_loss, _config(params, steps, lr), _seeds(seed, "hop", len(runs)),
+                                    after_step=pull, fingerprint=stages.fingerprint, description="connectivity hop"))
     model = {n: t.clone() for n, t in hop.params.items()}
-    settle = train(model, task_loss, _config(params, int(params["settle_steps"]), lr),
-                   _seeds(seed, "settle", len(runs)), description="connectivity settle")
+    settle = stages.run("settle", partial(train, model, task_loss, _config(params, int(params["settle_steps"]), lr),
+                                          _seeds(seed, "settle", len(runs)), fingerprint=stages.fingerprint,
+                                          description="connectivity settle"))
     return hop, settle
 
 
@@ -136,10 +140,13 @@ def train_model(params: Mapping[str, Any], data: Mapping[str, torch.Tensor], see
                 device: torch.device | str = "cpu", resume_path: str | Path | None = None) -> TrainResult:
     """Stitches and hops of one cell as one result: weights ``stitch/M``, ``stitch/c``, ``hop/<name>`` (after settling);
     history rows carry ``run`` = stitch | hop | settle (settle steps continue the hop's count). Short, full-batch,
-    CPU-sized runs that take seconds: ``device`` and ``resume_path`` are not used."""
+    CPU-sized runs; stitch, hop and settle are the stages of one resumable run (:class:`~toymodels.training.Stages`)
+    whose fingerprint holds the bundle's checksum too, as the bundle is not fixed by the cell's parameters."""
     bundle = Bundle(data, params)
-    stitch = train_stitches(params, bundle, seeds[0])
-    hop, settle = train_hops(params, bundle, seeds[0])
+    stages = Stages(resume_path, {"params": params, "seeds": seeds, "bundle": tensors_checksum(data)}, device)
+    stitch = train_stitches(params, bundle, seeds[0], stages)
+    hop, settle = train_hops(params, bundle, seeds[0], stages)
+    stages.clear()
     hop_steps = int(params["hop_steps"])
     history = pd.concat([stitch.history.assign(run="stitch"), hop.history.assign(run="hop"),
                          settle.history.assign(run="settle", step=settle.history["step"] + hop_steps)], ignore_index=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -13,7 +14,7 @@ from toymodels.studies.monosemanticity.data import output_size, sample_task, tas
 from toymodels.studies.monosemanticity.metrics import mono_fractions, single_feature_activations
 from toymodels.studies.monosemanticity.model import bias_below_max, decay_bias, init_params, loss_and_grads, losses
 from toymodels.studies.monosemanticity.sparsity import prune_and_grow, prune_global, random_mask
-from toymodels.training import TrainConfig, TrainResult, step_generator, train
+from toymodels.training import Stages, Stateful, TensorState, TrainConfig, TrainResult, step_generator, train
 
 PRUNED = ("W1", "W2")
 
@@ -65,12 +66,13 @@ def initial_model(params: Mapping[str, Any], task: Task, seeds: list[int]) -> tu
 
 
 def run(params: Mapping[str, Any], task: Task, seeds: list[int], model: dict[str, torch.Tensor], masks: dict[str, torch.Tensor],
-        steps: int, offset: int = 0, on_update: Callable[[int], None] | None = None,
+        steps: int, offset: int = 0, on_update: Callable[[int], None] | None = None, state: Mapping[str, Stateful] | None = None,
         resume_path: str | Path | None = None, description: str = "monosemanticity") -> TrainResult:
     """Train ``model`` in place for ``steps`` updates that are updates offset .. offset + steps of a run of params['steps'].
 
     Masked weights get zero gradient and are re-zeroed after every update; prune-and-grow rewires the W1 mask every
     ``regrow_every`` updates during the first ``regrow_until`` of training; bias decay acts in the first half.
+    The masks, and the ``state`` of ``on_update``, are in the loop's snapshot, so masked runs resume exactly.
     """
     nonlinearity, l1, total = params["nonlinearity"], float(params["l1"]), int(params["steps"])
     lr, decay = float(params["lr"]), float(params["bias_decay"])
@@ -103,26 +105,34 @@ def run(params: Mapping[str, Any], task: Task, seeds: list[int], model: dict[str
             return summary(current, task, nonlinearity, l1)
 
     return train(model, loss_fn, config, seeds, after_step=after_step, record=record, resume_path=resume_path,
+                 state={"masks": TensorState(masks), **(state or {})},
                  fingerprint={**params, "offset": offset, "masks": sorted(masks)}, description=description)
 
 
-def train_lottery(params: Mapping[str, Any], task: Task, seeds: list[int], description: str) -> TrainResult:
+def train_lottery(params: Mapping[str, Any], task: Task, seeds: list[int], description: str,
+                  resume_path: str | Path | None = None) -> TrainResult:
     """Dense training, then ``prune_rounds`` rounds: prune ``prune_fraction`` of the remaining W1 and W2 weights
     (global magnitude for ``imp``, random for ``random``; biases kept), rewind the survivors to their values after
     ``rewind_step`` updates, retrain the remaining steps - rewind_step updates with a fresh optimiser.
 
     Steps are cumulative: round j (0 = dense) ends at step (j + 1) * steps; the history gets a ``round`` column and
     the checkpoints hold the dense run's log-spaced ones plus every round's final weights.
+    Each round is a stage of :class:`~toymodels.training.Stages`: a resumed run reads finished rounds back (the dense
+    one with its rewind weights) and continues the unfinished round from its snapshot.
     """
     steps, rewind_step = int(params["steps"]), int(params["rewind_step"])
+    stages = Stages(resume_path, {"params": params, "seeds": seeds}, task.P.device)
     model, _ = initial_model(params, task, seeds)
     rewind = {n: t.clone() for n, t in model.items()}
+    kept = {"rewind": TensorState(rewind)}
 
     def keep_rewind(updates: int) -> None:
         if updates == rewind_step:
-            rewind.update({n: t.detach().clone() for n, t in model.items()})
+            for name, tensor in model.items():
+                rewind[name].copy_(tensor)
 
-    result = run(params, task, seeds, model, {}, steps, on_update=keep_rewind, description=f"{description} dense")
+    result = stages.run("dense", partial(run, params, task, seeds, model, {}, steps, on_update=keep_rewind, state=kept,
+                                         description=f"{description} dense"), kept)
     histories, checkpoints = [result.history.assign(round=0)], dict(result.checkpoints)
     masks = {n: torch.ones_like(model[n], dtype=torch.bool) for n in PRUNED}
     for round_index in range(1, int(params["prune_rounds"]) + 1):
@@ -130,21 +140,21 @@ def train_lottery(params: Mapping[str, Any], task: Task, seeds: list[int], descr
         masks = prune_global({n: result.params[n] for n in PRUNED}, masks, float(params["prune_fraction"]),
                              params["pruning"], generator)
         model = {n: (t * masks[n] if n in masks else t).clone() for n, t in rewind.items()}
-        result = run(params, task, seeds, model, masks, steps - rewind_step, offset=rewind_step,
-                     description=f"{description} round {round_index}")
+        result = stages.run(f"round={round_index}", partial(run, params, task, seeds, model, masks, steps - rewind_step,
+                                                            offset=rewind_step, description=f"{description} round {round_index}"))
         start = round_index * steps + rewind_step
         histories.append(result.history.assign(step=result.history["step"] + start, round=round_index))
         checkpoints[(round_index + 1) * steps] = result.checkpoints[steps - rewind_step]
+    stages.clear()
     return TrainResult(result.params, pd.concat(histories, ignore_index=True), checkpoints)
 
 
 def train_model(params: Mapping[str, Any], data: Mapping[str, torch.Tensor], seeds: list[int], device: torch.device | str,
                 resume_path: str | Path | None = None) -> TrainResult:
-    """One cell: lottery rounds when ``pruning`` is set, else a single run (resumable when dense and unpruned)."""
+    """One cell: lottery rounds when ``pruning`` is set, else a single run; both resume from ``resume_path``."""
     task = Task(params, data, device)
     description = f"monosemanticity k={params['k']} lr={params['lr']}"
     if params["pruning"] != "none":
-        return train_lottery(params, task, seeds, description)
+        return train_lottery(params, task, seeds, description, resume_path)
     model, masks = initial_model(params, task, seeds)
-    return run(params, task, seeds, model, masks, int(params["steps"]), resume_path=None if masks else resume_path,
-               description=description)
+    return run(params, task, seeds, model, masks, int(params["steps"]), resume_path=resume_path, description=description)

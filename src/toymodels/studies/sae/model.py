@@ -25,7 +25,7 @@ from toymodels.studies.sae.data import Stream
 from toymodels.studies.sae.inits import InitSample, decoder_atoms
 from toymodels.studies.sae.instances import InstanceSpec, dict_size, instance_specs
 from toymodels.studies.sae.metrics import mmcs, reconstruction_stats
-from toymodels.training import TrainConfig, TrainResult, step_generator, train
+from toymodels.training import TensorState, TrainConfig, TrainResult, step_generator, train
 
 LOG_PREFIX = "log/"
 
@@ -161,7 +161,9 @@ def train_model(params: Mapping[str, Any], data: Mapping[str, torch.Tensor], see
                 device: torch.device | str = "cpu", resume_path: str | Path | None = None,
                 progress: bool = True) -> TrainResult:
     """Train every instance on fresh batches (one stream per seed index), logging MMCS every ``trace_every``
-    steps, history metrics at log-spaced steps, and resampling dead latents when ``resample`` is on.
+    steps, history metrics at log-spaced steps, and resampling dead latents when ``resample`` is on. The MMCS trace,
+    the step each latent last fired and the resample counts are hook state in the loop's snapshot, so a resumed run
+    gives the same numbers.
 
     The cell's ``seeds`` are not used: initialisations are seeded from the dataset, M, the init and the seed index
     only (``init_seeds``), so cells that differ in training settings (alpha, resampling, steps) start from the same
@@ -186,7 +188,7 @@ def train_model(params: Mapping[str, Any], data: Mapping[str, torch.Tensor], see
     trace = torch.full((len(specs), len(trace_steps)), float("nan"))
     trace_column = {step: column for column, step in enumerate(trace_steps)}
     trace[:, 0] = mmcs(stream.features, model["W_dec"]).cpu()
-    last_fired = torch.full(model["b_enc"].shape, -1, dtype=torch.long, device=device)
+    last_fired = torch.zeros(model["b_enc"].shape, dtype=torch.long, device=device)  # every window starts at step 0
     resampled = torch.zeros(len(specs), dtype=torch.long, device=device)
     holder: dict[str, InstanceOptimizer] = {}
 
@@ -194,8 +196,6 @@ def train_model(params: Mapping[str, Any], data: Mapping[str, torch.Tensor], see
         with torch.no_grad():
             x = torch.stack([stream.sample(batch, step_generator(seed, step, device)) for seed in streams])
             losses, grads, fired = loss_and_grads(model, x.repeat(n_variants, 1, 1), alpha)
-            if int(last_fired[0, 0]) < 0:  # first batch of this run (or of a resumed one): start every window here
-                last_fired.fill_(step)
             last_fired[fired] = step
             return losses, grads
 
@@ -218,6 +218,7 @@ def train_model(params: Mapping[str, Any], data: Mapping[str, torch.Tensor], see
 
     result = train(model, loss_fn, TrainConfig.from_params(params, progress=progress), init_seeds(params, specs),
                    after_step=after_step, record=record, optimizer_ready=lambda optimizer: holder.update(optimizer=optimizer),
+                   state={"sae": TensorState({"trace": trace, "last_fired": last_fired, "resampled": resampled})},
                    resume_path=resume_path, fingerprint=dict(params),
                    description=f"sae d={params['d']} N={params['n_features']} M={model['W_dec'].shape[1]} I={len(specs)}")
     result.params.update({f"{LOG_PREFIX}trace_steps": torch.tensor(trace_steps), f"{LOG_PREFIX}trace_mmcs": trace,
