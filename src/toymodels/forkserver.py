@@ -2,11 +2,16 @@
 
 Every adapter script starts with ``hand_over(snakemake, __file__)``. The first job of a run finds no server, starts
 one in the background (it imports torch, pandas, matplotlib... once) and runs cold. Later jobs connect to it over a
-user-private Unix socket; the server forks a child that adopts the job's working directory, environment, ``sys.path``
-and standard streams, runs the script and reports its exit status; the job's own process waits and exits with it.
-The child imports ``toymodels`` afresh, so edited code is always what runs. The child dies with its job process
-(Snakemake cancelling, Ctrl-C or a hard kill close the socket); the server exits after ``IDLE_S`` seconds idle.
-Set ``TOYMODELS_FORKSERVER=0`` to run every job in its own fresh interpreter; the children run with it set.
+user-private Unix socket; the server forks a child that adopts the job's working directory, environment, ``sys.path``,
+warnings filters and standard streams, runs the script and reports its exit status; the job's own process waits and
+exits with it. The child imports ``toymodels`` afresh, so edited code is always what runs. The child dies with its job
+process (Snakemake cancelling, Ctrl-C or a hard kill close the socket); the server exits after ``IDLE_S`` seconds idle.
+
+A fork is only safe from a single-threaded process in which CUDA was never initialised: the server imports with one
+BLAS/OpenMP thread and no Arrow allocator thread, and before each fork checks its thread count and CUDA; if either
+fails, it logs why and the job runs in its own process. The server is off by default under SLURM (a job step owns its
+processes) and when the config's device is (or ``auto`` may resolve to) a GPU. ``TOYMODELS_FORKSERVER=0`` runs every
+job in its own fresh interpreter, ``=1`` uses the server there too; the children run with it set to 0.
 """
 
 from __future__ import annotations
@@ -31,6 +36,10 @@ import tempfile
 import threading
 import time
 import traceback
+import warnings
+import weakref
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +49,11 @@ PRELOAD = (
     "scipy.stats", "sklearn.metrics", "sklearn.linear_model", "sklearn.cluster", "sklearn.neighbors",
     "snakemake.script", "threadpoolctl",
 )
+# Set in the server before it imports anything: BLAS and OpenMP pools of one thread (each child sizes its own from the
+# job's OMP_NUM_THREADS), and no jemalloc background thread in Arrow's allocator.
+SINGLE_THREADED = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+ARROW_JEMALLOC_CONF = "JE_ARROW_MALLOC_CONF"
+GPU_NODES = ("/dev/nvidiactl", "/dev/kfd")  # where one exists, ``device: auto`` may pick a GPU
 IDLE_S = 30.0
 MAX_PATH_BYTES = 100  # AF_UNIX socket paths are limited to 104-108 bytes
 MAX_CHILDREN = 64  # a run asks for at most --cores jobs at once; past this, jobs run cold instead of piling up
@@ -49,16 +63,33 @@ USAGE = re.compile(r"^toymodels job usage: wall (?P<wall_s>[\d.]+) s, cpu (?P<cp
                    re.MULTILINE)
 
 
-def enabled() -> bool:
-    """Whether jobs go to the warm server: on unless ``TOYMODELS_FORKSERVER=0``, and only where fork exists."""
-    return os.environ.get("TOYMODELS_FORKSERVER", "1") != "0" and hasattr(os, "fork") and hasattr(socket, "send_fds")
+def enabled(config: Mapping[str, Any] | None = None) -> bool:
+    """Whether this job goes to the warm server. ``TOYMODELS_FORKSERVER=0``: never; ``=1``: wherever fork exists;
+    otherwise (the default) not under SLURM (``SLURM_JOB_ID`` set: the server would outlive the job step that started
+    it and serve other steps' jobs outside their own) and not when ``config`` asks for a GPU (``device: cuda``, or
+    ``auto`` on a machine with a GPU): GPU jobs are long enough that 3 s of imports do not matter."""
+    setting = os.environ.get("TOYMODELS_FORKSERVER", "")
+    if setting == "0" or not (hasattr(os, "fork") and hasattr(socket, "send_fds") and os.path.isdir("/proc/self/task")):
+        return False
+    if setting == "1":
+        return True
+    return not os.environ.get("SLURM_JOB_ID") and not _may_use_gpu(config or {})
+
+
+def _may_use_gpu(config: Mapping[str, Any]) -> bool:
+    device = config.get("device", "auto")
+    if device == "cuda":
+        return True
+    hidden = os.environ.get("CUDA_VISIBLE_DEVICES") in ("", "-1")
+    return device == "auto" and not hidden and any(os.path.exists(node) for node in GPU_NODES)
 
 
 def socket_path() -> Path | None:
-    """One server per user, interpreter, toymodels checkout and version of this file, and SLURM job (a job's children
-    must stay in its cgroup), in a directory only this user can write; None where that is not possible."""
-    key = "|".join((os.path.realpath(sys.executable), str(Path(__file__).resolve().parent), sys.version,
-                    hashlib.sha1(Path(__file__).read_bytes()).hexdigest(), os.environ.get("SLURM_JOB_ID", "")))
+    """One server per user, venv (``sys.prefix``), installed distributions, toymodels checkout and version of this
+    file, hash seed and SLURM job step, in a directory only this user can write; None where that is not possible."""
+    key = "\0".join((sys.prefix, sys.executable, sys.version, str(Path(__file__).resolve().parent),
+                      hashlib.sha1(Path(__file__).read_bytes()).hexdigest(), hash_seed(os.environ),
+                      os.environ.get("SLURM_JOB_ID", ""), os.environ.get("SLURM_STEP_ID", ""), *_distributions()))
     directory = Path(tempfile.gettempdir()) / f"toymodels-{os.getuid()}"
     try:
         directory.mkdir(mode=0o700, exist_ok=True)
@@ -71,9 +102,27 @@ def socket_path() -> Path | None:
     return path if len(os.fsencode(path)) <= MAX_PATH_BYTES else None
 
 
+def _distributions() -> list[str]:
+    """Name and version of every distribution importable from ``sys.path`` (its ``.dist-info`` folder names): the
+    preloaded packages and everything they import. A listing costs ~1 ms; ``importlib.metadata.version`` reads each
+    one's METADATA file (25-60 ms for the preloaded ones, per job)."""
+    names = []
+    for entry in sys.path:
+        with contextlib.suppress(OSError):
+            names += sorted(name for name in os.listdir(entry or ".") if name.endswith((".dist-info", ".egg-info")))
+    return names
+
+
+def hash_seed(environ: Mapping[str, str]) -> str:
+    """The string-hash seed a fresh interpreter with this environment uses: ``random`` or ``PYTHONHASHSEED``'s value.
+    A fork keeps its parent's, so a job is only forked from a server started with the same setting."""
+    seed = environ.get("PYTHONHASHSEED", "")
+    return seed if seed not in ("", "random") else "random"
+
+
 def hand_over(snakemake: Any, script: str, path: Path | None = None) -> None:
     """Run this job's script in a warm child and exit with its status; return to run it here when that is not possible."""
-    if not enabled():
+    if not enabled(getattr(snakemake, "config", None)):
         return
     path = path or socket_path()
     if path is None:
@@ -88,16 +137,22 @@ def hand_over(snakemake: Any, script: str, path: Path | None = None) -> None:
         client.close()
         _start_server(path)
         return
-    request = pickle.dumps({"script": os.path.realpath(script), "snakemake": snakemake, "cwd": os.getcwd(),
-                            "environ": dict(os.environ), "sys_path": list(sys.path)})
+    try:
+        request = pickle.dumps({"script": os.path.realpath(script), "snakemake": snakemake, "cwd": os.getcwd(),
+                                "environ": dict(os.environ), "sys_path": list(sys.path), "warnings": warnings.filters})
+    except (pickle.PicklingError, TypeError, AttributeError):  # e.g. a warnings category defined in a script
+        client.close()
+        return
     try:
         socket.send_fds(client, [struct.pack("!q", len(request))], [0, 1, 2])
         client.sendall(request)
         child = _receive_int(client)
     except OSError:
         child = None
-    if child is None:  # the server was shutting down, or the child could not set up: nothing ran, so run here
+    if child is None:  # the server refused (its log says why) or was shutting down: nothing ran, so run here
         client.close()
+        print(f"toymodels: the job server did not take this job (see {path.with_suffix('.log')}); it runs in its "
+              f"own process", file=sys.stderr, flush=True)
         return
     client.settimeout(None)
 
@@ -150,19 +205,33 @@ def _start_server(path: Path) -> None:
         pass
 
 
+@dataclass(frozen=True)
+class Preloaded:
+    """What a child needs from the server: the warnings filters its imports added, and its string-hash seed."""
+
+    filters: list[tuple[Any, ...]]
+    hash_seed: str
+
+
 def serve(path: Path, idle_s: float = IDLE_S) -> None:
-    """Import the heavy modules once, then fork one child per connection until idle for ``idle_s`` seconds."""
+    """Import the heavy modules once, single-threaded, then fork one child per connection until idle for ``idle_s``
+    seconds."""
     lock = os.open(str(path.with_suffix(".lock")), os.O_CREAT | os.O_WRONLY, 0o600)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return  # another server owns this path
     os.environ.setdefault("MPLBACKEND", "Agg")
+    os.environ.update(SINGLE_THREADED)
+    os.environ[ARROW_JEMALLOC_CONF] = ",".join(filter(None, (os.environ.get(ARROW_JEMALLOC_CONF), "background_thread:false")))
+    before = list(warnings.filters)
     for name in PRELOAD:
         try:
             importlib.import_module(name)
         except ImportError:
             pass
+    preloaded = Preloaded([f for f in warnings.filters if f not in before], hash_seed(os.environ))
+    _log(f"started, hash seed {preloaded.hash_seed}; {fork_hazard() or 'safe to fork'}")
     path.unlink(missing_ok=True)
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     old_umask = os.umask(0o077)
@@ -184,9 +253,12 @@ def serve(path: Path, idle_s: float = IDLE_S) -> None:
             continue
         children = _running(children)
         if len(children) >= MAX_CHILDREN:
-            connection.close()  # its job runs in its own process
+            _log(f"{len(children)} jobs running: this one runs in its own process")
+            connection.close()
             continue
-        children.add(_fork_job(connection, server, lock))
+        child = _fork_job(connection, server, lock, preloaded)
+        if child is not None:
+            children.add(child)
         last_active = time.monotonic()
     path.unlink(missing_ok=True)  # new clients now start a new server; serve the ones already queued
     server.setblocking(False)
@@ -196,7 +268,7 @@ def serve(path: Path, idle_s: float = IDLE_S) -> None:
         except BlockingIOError:
             break
         connection.setblocking(True)
-        _fork_job(connection, server, lock)
+        _fork_job(connection, server, lock, preloaded)
     server.close()
     os.close(lock)
 
@@ -206,36 +278,65 @@ def _running(children: set[int]) -> set[int]:
     return {pid for pid in children if os.waitpid(pid, os.WNOHANG) == (0, 0)}
 
 
-def _fork_job(connection: socket.socket, server: socket.socket, lock: int) -> int:
+def fork_hazard() -> str | None:
+    """Why forking this process now would be unsafe, or None. A fork copies only the calling thread: a lock another
+    thread held (malloc's, a BLAS or OpenMP pool's) stays locked in the child forever, and a child cannot use a CUDA
+    context its parent created."""
+    try:
+        threads = len(os.listdir("/proc/self/task"))
+    except OSError:
+        return "its threads cannot be counted (no /proc/self/task)"
+    if threads != 1:
+        return f"{threads} threads run in the server"
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_initialized():
+        return "CUDA is initialised in the server"
+    return None
+
+
+def _fork_job(connection: socket.socket, server: socket.socket, lock: int, preloaded: Preloaded) -> int | None:
+    """Fork a child for this connection, or, where that is unsafe, close it (its job runs in its own process)."""
+    hazard = fork_hazard()
+    if hazard:
+        _log(f"not forking ({hazard}): the job runs in its own process")
+        connection.close()
+        return None
     pid = os.fork()
     if pid == 0:
         server.close()
         os.close(lock)
-        _run_job(connection)
+        _run_job(connection, preloaded)
     connection.close()
     return pid
 
 
-def _run_job(connection: socket.socket) -> None:
+def _log(message: str) -> None:
+    print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} toymodels job server {os.getpid()}: {message}", file=sys.stderr, flush=True)
+
+
+def _run_job(connection: socket.socket, preloaded: Preloaded) -> None:
     """In the forked child: become the job's process, run its script, send the exit status, never return.
 
-    Until the child's pid is sent nothing of the job has run: a failure then closes the connection without a word,
-    and the job runs in its own process instead."""
+    Until the child's pid is sent nothing of the job has run: a failure (or a job that needs another hash seed) then
+    closes the connection with a line in the server's log, and the job runs in its own process instead."""
     os.setpgid(0, 0)  # a process group of its own, so that killing the job kills what the script started too
     try:
         header, fds, _, _ = socket.recv_fds(connection, 8, 3)
-        payload = _receive_exactly(connection, struct.unpack("!q", header)[0])
+        request = pickle.loads(_receive_exactly(connection, struct.unpack("!q", header)[0]))
+        if hash_seed(request["environ"]) != preloaded.hash_seed:
+            _log(f"not running a job with hash seed {hash_seed(request['environ'])} in a child of a server with "
+                 f"{preloaded.hash_seed}: it runs in its own process")
+            os._exit(1)
         for target, fd in enumerate(fds):
             os.dup2(fd, target)
             os.close(fd)
-        request = pickle.loads(payload)
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["environ"])
         os.environ["TOYMODELS_FORKSERVER"] = "0"  # the script's own hand_over, and any process it starts, run here
         sys.path[:] = request["sys_path"]
         sys.argv = [request["script"]]
-        _become_fresh()
+        _become_fresh(preloaded.filters + [f for f in request["warnings"] if f not in preloaded.filters])
         connection.sendall(_STATUS.pack(os.getpid()))
     except BaseException:
         traceback.print_exc()
@@ -259,9 +360,14 @@ def _run_job(connection: socket.socket) -> None:
             os._exit(status)
 
 
-def _become_fresh() -> None:
+def _become_fresh(filters: list[tuple[Any, ...]]) -> None:
     """What a fresh interpreter would differ in: thread pools sized from the job's OMP_NUM_THREADS (Snakemake sets it
-    to the job's threads; unset, all cores), and global random states seeded from the OS, not copied from the server."""
+    to the job's threads; unset, all cores), global random states seeded from the OS, not copied from the server, the
+    job's warnings filters (``filters``: those the preloaded imports added, then the job process's own), and exit
+    handlers: none of the server's (the string-hash seed cannot change after start-up: :func:`hash_seed`)."""
+    warnings.filters[:] = filters
+    warnings._filters_mutated()  # forget which warnings the server's modules have already shown
+    _fresh_exit_handlers()
     threads = os.environ.get("OMP_NUM_THREADS", "")
     count = max(1, int(threads)) if threads.isdigit() else os.cpu_count() or 1
     if "threadpoolctl" in sys.modules:  # numpy's and scipy's BLAS, scikit-learn's OpenMP
@@ -272,6 +378,20 @@ def _become_fresh() -> None:
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(count)
         sys.modules["torch"].seed()
+
+
+def _fresh_exit_handlers() -> None:
+    """Drop the server's atexit handlers and atexit finalizers. Two of the standard library's own, registered once per
+    process when the server imported their modules, are registered again, as the job's imports would in a fresh
+    interpreter: logging's flush and multiprocessing's join of the job's child processes; ``weakref.finalize``
+    registers its hook again with the job's first finalizer."""
+    atexit._clear()
+    for info in weakref.finalize._registry.values():
+        info.atexit = False
+    weakref.finalize._registered_with_atexit = False
+    for module, handler in (("logging", "shutdown"), ("multiprocessing.util", "_exit_function")):
+        if module in sys.modules:
+            atexit.register(getattr(sys.modules[module], handler))
 
 
 def _finish_like_an_interpreter() -> None:
