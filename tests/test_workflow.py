@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import zipfile
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import QUICK, ROOT, run_snakemake
+from conftest import QUICK, ROOT, job_counts, run_snakemake
 from toymodels.artifacts import sha256_file
 from toymodels.claims import COLUMNS, VERDICTS, study_claims
 from toymodels.config import load_config_file
@@ -20,12 +19,6 @@ from toymodels.studies import load_study
 
 pytestmark = pytest.mark.workflow
 SHIPPED = ["config/config.yaml", "config/paper.yaml", "config/quick.yaml"]
-
-
-def job_counts(output: str) -> dict[str, int]:
-    """Parse snakemake's job-stats table."""
-    table = output.split("Job stats:", 1)[1].split("total", 1)[0]
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.MULTILINE)}
 
 
 def figure_names(config_path: Path) -> list[str]:

@@ -12,7 +12,7 @@ for _name, _figure in FIGURES.items():
                 for grid in _figure["grids"].values()
                 for path in collected_tables(_study, grid)
             ],
-            plotting_code=[str(path) for path in plotting_code(_study)],
+            code=code_files(_study, "figures"),
         output:
             png=report(
                 f"results/figures/{_name}.png",

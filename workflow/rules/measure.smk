@@ -9,6 +9,7 @@ for _study, _module in STUDIES.items():
             data=lambda wc, study=_study: dataset_file(study, cell_of(study, wc)),
             model=f"results/{_study}/{{grid}}/{{cell}}/model.safetensors",
             checkpoints=f"results/{_study}/{{grid}}/{{cell}}/checkpoints.safetensors",
+            code=code_files(_study, "measure"),
         output:
             **{
                 table: f"results/{_study}/{{grid}}/{{cell}}/{table}.parquet"
@@ -46,6 +47,7 @@ for _study, _module in STUDIES.items():
                 )
                 for table in (*_module.TABLES, "history")
             },
+            code=code_files(_study, "collect"),
         output:
             **{
                 table: f"results/{_study}/{{grid}}/{table}.parquet"
@@ -56,6 +58,7 @@ for _study, _module in STUDIES.items():
         conda:
             CONDA_ENV
         params:
+            study=_study,
             columns=lambda wc, study=_study, module=_module: [
                 module.cell_columns(c.params, c.swept)
                 for c in cells_of(study, wc.grid)
