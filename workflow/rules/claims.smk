@@ -34,6 +34,7 @@ rule claims:
         provenance="results/claims.json",
     log:
         "results/claims.log",
+    localrule: True
     conda:
         CONDA_ENV
     params:

@@ -1,5 +1,4 @@
 # Stage 3: per-cell metrics into Parquet; stage 4: one Parquet per grid and table.
-COLLECT_RULES = []
 for _study, _module in STUDIES.items():
 
     rule:
@@ -55,6 +54,7 @@ for _study, _module in STUDIES.items():
             },
         log:
             f"results/{_study}/{{grid}}/collect.log",
+        localrule: True
         conda:
             CONDA_ENV
         params:
@@ -65,5 +65,3 @@ for _study, _module in STUDIES.items():
             ],
         script:
             "../scripts/collect.py"
-
-    COLLECT_RULES.append(f"collect_{_study}")
