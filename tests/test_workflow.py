@@ -11,9 +11,10 @@ import pandas as pd
 import pytest
 
 from conftest import QUICK, ROOT, job_counts, run_snakemake
-from toymodels.artifacts import sha256_file
+from toymodels.artifacts import read_metadata, sha256_file
 from toymodels.claims import COLUMNS, VERDICTS, study_claims
 from toymodels.config import load_config_file
+from toymodels.provenance import CODE_KEY, LINEAGE_KEY
 from toymodels.scorecard import summary
 from toymodels.studies import load_study
 
@@ -50,6 +51,25 @@ def test_every_figure_is_rendered_with_provenance(quick_run):
             path = Path(entry["path"]) if Path(entry["path"]).is_absolute() else quick_run / entry["path"]
             assert sha256_file(path) == entry["sha256"]
         assert any(entry["path"].endswith(".parquet") for entry in record["inputs"])
+        assert record["code_version"]["stage"] == "figures" and record["mixed_code_versions"] is False
+        assert all(entry["code_version"]["stage"] == "collect" for entry in record["inputs"] if entry["path"].endswith(".parquet"))
+        assert {"dataset", "train", "measure", "collect"} <= {v["stage"] for v in record["input_code_versions"]}
+
+
+def test_every_artifact_records_the_code_that_made_it(quick_run):
+    """Each dataset, model, checkpoint and table names its stage's code version and those of what it was made from
+    (nothing for a dataset, but connectivity's, built from other studies' models)."""
+    results = quick_run / "results"
+    cell_stages = {"data.safetensors": "dataset", "model.safetensors": "train", "checkpoints.safetensors": "train",
+                   "history.parquet": "train"}
+    artifacts = [*results.rglob("*.safetensors"), *results.rglob("*.parquet")]
+    assert len(artifacts) > 100
+    for path in artifacts:
+        parts = path.relative_to(results).parts
+        stage = "claims" if parts == ("claims.parquet",) else "collect" if len(parts) == 3 else cell_stages.get(path.name, "measure")
+        meta = read_metadata(path)
+        assert meta[CODE_KEY]["stage"] == stage and meta[CODE_KEY]["git_commit"], path
+        assert bool(meta[LINEAGE_KEY]) == (stage != "dataset" or parts[0] == "connectivity"), path
 
 
 def test_claims_scorecard_judges_every_claim_with_provenance(quick_run):
