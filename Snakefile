@@ -7,15 +7,19 @@
 include: "workflow/Snakefile"
 
 
+# Collecting tables, drawing figures and judging claims take seconds: those rules (and these targets) are
+# `localrule: True`, never sent to a cluster queue.
 rule all:
     default_target: True
     input:
         FIGURE_FILES,
         CLAIMS_FILES,
         COLLECTED_TABLES,
+    localrule: True
 
 
 rule figures:
     input:
         FIGURE_FILES,
         CLAIMS_FILES,
+    localrule: True

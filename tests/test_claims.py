@@ -17,7 +17,6 @@ from toymodels.claims import (
     Claim,
     NotMeasured,
     Outcome,
-    claims_code,
     evaluate,
     judged,
     study_claims,
@@ -87,13 +86,6 @@ def test_a_study_without_claims_module_has_no_claims(tmp_path, monkeypatch):
     package.__path__ = [str(tmp_path)]
     monkeypatch.setitem(sys.modules, package.__name__, package)
     assert study_claims("no_claims") == ()
-
-
-def test_claims_code_names_the_claims_and_figures_modules_of_studies_with_claims():
-    core = [ROOT / "src/toymodels/claims.py", ROOT / "src/toymodels/scorecard.py"]
-    study = ROOT / "src/toymodels/studies/double_descent"
-    assert [p.resolve() for p in claims_code([])] == core
-    assert [p.resolve() for p in claims_code(["double_descent"])] == [*core, study / "claims.py", study / "figures.py"]
 
 
 def test_table_paths_group_collected_tables_by_study_and_grid():

@@ -22,6 +22,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from conftest import job_counts
+
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = ROOT / "config" / "quick.yaml"
 PROFILE = ROOT / "profiles" / "slurm"
@@ -112,11 +114,6 @@ def plugin_python(tmp_path_factory) -> str:
     check = bounded([python, "-c", "import snakemake_executor_plugin_slurm, toymodels, torch"], 120)
     assert check.returncode == 0, check.stderr
     return python
-
-
-def job_counts(output: str) -> dict[str, int]:
-    table = output.split("Job stats:", 1)[1].split("total", 1)[0]
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.MULTILINE)}
 
 
 def test_quick_figure_through_slurm_matches_local_run(slurm, plugin_python, tmp_path):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import zipfile
 from pathlib import Path
@@ -11,21 +10,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import QUICK, ROOT, run_snakemake
-from toymodels.artifacts import sha256_file
+from conftest import QUICK, ROOT, job_counts, run_snakemake
+from toymodels.artifacts import read_metadata, sha256_file
 from toymodels.claims import COLUMNS, VERDICTS, study_claims
 from toymodels.config import load_config_file
+from toymodels.provenance import CODE_KEY, LINEAGE_KEY
 from toymodels.scorecard import summary
 from toymodels.studies import load_study
 
 pytestmark = pytest.mark.workflow
 SHIPPED = ["config/config.yaml", "config/paper.yaml", "config/quick.yaml"]
-
-
-def job_counts(output: str) -> dict[str, int]:
-    """Parse snakemake's job-stats table."""
-    table = output.split("Job stats:", 1)[1].split("total", 1)[0]
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.MULTILINE)}
 
 
 def figure_names(config_path: Path) -> list[str]:
@@ -57,6 +51,25 @@ def test_every_figure_is_rendered_with_provenance(quick_run):
             path = Path(entry["path"]) if Path(entry["path"]).is_absolute() else quick_run / entry["path"]
             assert sha256_file(path) == entry["sha256"]
         assert any(entry["path"].endswith(".parquet") for entry in record["inputs"])
+        assert record["code_version"]["stage"] == "figures" and record["mixed_code_versions"] is False
+        assert all(entry["code_version"]["stage"] == "collect" for entry in record["inputs"] if entry["path"].endswith(".parquet"))
+        assert {"dataset", "train", "measure", "collect"} <= {v["stage"] for v in record["input_code_versions"]}
+
+
+def test_every_artifact_records_the_code_that_made_it(quick_run):
+    """Each dataset, model, checkpoint and table names its stage's code version and those of what it was made from
+    (nothing for a dataset, but connectivity's, built from other studies' models)."""
+    results = quick_run / "results"
+    cell_stages = {"data.safetensors": "dataset", "model.safetensors": "train", "checkpoints.safetensors": "train",
+                   "history.parquet": "train"}
+    artifacts = [*results.rglob("*.safetensors"), *results.rglob("*.parquet")]
+    assert len(artifacts) > 100
+    for path in artifacts:
+        parts = path.relative_to(results).parts
+        stage = "claims" if parts == ("claims.parquet",) else "collect" if len(parts) == 3 else cell_stages.get(path.name, "measure")
+        meta = read_metadata(path)
+        assert meta[CODE_KEY]["stage"] == stage and meta[CODE_KEY]["git_commit"], path
+        assert bool(meta[LINEAGE_KEY]) == (stage != "dataset" or parts[0] == "connectivity"), path
 
 
 def test_claims_scorecard_judges_every_claim_with_provenance(quick_run):

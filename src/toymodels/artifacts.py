@@ -82,16 +82,25 @@ def load_tensors(path: str | os.PathLike, device: str | torch.device = "cpu") ->
         tensors = load_file(str(path))
     except Exception as error:  # safetensors raises several types for truncated or garbled headers
         raise ArtifactError(f"{path}: not a readable safetensors file ({error}); {_rebuild_hint(path)}") from error
-    expected = raw_meta.pop(CHECKSUM_KEY, None)
+    expected = raw_meta.get(CHECKSUM_KEY)
     if expected is None or tensors_checksum(tensors) != expected:
         raise ArtifactError(f"{path}: checksum mismatch (the file was altered or written by another tool); {_rebuild_hint(path)}")
-    metadata = {key: json.loads(value) for key, value in raw_meta.items()}
-    return {name: t.to(device) for name, t in tensors.items()}, metadata
+    return {name: t.to(device) for name, t in tensors.items()}, _decoded(raw_meta)
 
 
-def write_table(path: str | os.PathLike, table: pd.DataFrame) -> None:
-    """Write a DataFrame to Parquet atomically, with page checksums, and no pandas index."""
+def _decoded(raw: Mapping[str | bytes, str | bytes]) -> dict[str, Any]:
+    """JSON-decoded metadata, without the entries toymodels did not write as JSON (checksum, pandas schema)."""
+    keys = {key.decode() if isinstance(key, bytes) else key: value for key, value in raw.items()}
+    return {key: json.loads(value) for key, value in keys.items() if key not in (CHECKSUM_KEY, "pandas")}
+
+
+def write_table(path: str | os.PathLike, table: pd.DataFrame, metadata: Mapping[str, Any] | None = None) -> None:
+    """Write a DataFrame to Parquet atomically, with page checksums, and no pandas index; ``metadata`` values are stored
+    as JSON in the file's key-value metadata."""
     arrow = pa.Table.from_pandas(table, preserve_index=False)
+    if metadata:
+        arrow = arrow.replace_schema_metadata({**arrow.schema.metadata, **{key: json.dumps(value, sort_keys=True)
+                                                                          for key, value in metadata.items()}})
     with atomic_path(path) as tmp:
         pq.write_table(arrow, tmp, write_page_checksum=True, compression="zstd")
 
@@ -105,6 +114,22 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
         return pq.read_table(path, page_checksum_verification=True).to_pandas()
     except Exception as error:
         raise ArtifactError(f"{path}: not a readable Parquet file ({error}); {_rebuild_hint(path)}") from error
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    """The metadata of a safetensors or Parquet file, read from its header or footer only (never its data)."""
+    path = Path(path)
+    if not path.exists():
+        raise ArtifactError(f"{path}: missing; {_rebuild_hint(path)}")
+    try:
+        if path.suffix == ".parquet":
+            return _decoded(pq.read_schema(path).metadata or {})
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="numpy") as handle:
+            return _decoded(handle.metadata() or {})
+    except Exception as error:
+        raise ArtifactError(f"{path}: unreadable metadata ({error}); {_rebuild_hint(path)}") from error
 
 
 def sha256_file(path: str | os.PathLike) -> str:

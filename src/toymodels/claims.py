@@ -13,9 +13,8 @@ The module is light (no pandas import): the workflow reads ``grids`` of every cl
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -77,21 +76,6 @@ def study_claims(study: str) -> tuple[Claim, ...]:
             raise
         return ()
     return tuple(module.CLAIMS)
-
-
-def claims_code(studies: Iterable[str]) -> list[Path]:
-    """The source files a scorecard depends on: this module, ``toymodels.scorecard`` (evaluation and rendering), and
-    the ``claims`` module of each of ``studies`` that has one, with its ``figures`` module (claims reuse the figures'
-    measurements). The claims rule takes them as inputs, so editing a claim reruns that rule alone."""
-    from toymodels.studies import load_study
-
-    here = Path(__file__)
-    files = [here, here.with_name("scorecard.py")]
-    for study in studies:
-        package = Path(load_study(study).__file__).parent
-        if (package / "claims.py").exists():
-            files += [package / "claims.py", package / "figures.py"]
-    return files
 
 
 def evaluate(study: str, claims: tuple[Claim, ...], tables: Tables) -> list[dict[str, Any]]:

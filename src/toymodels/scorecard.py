@@ -98,19 +98,14 @@ def render_rst(rows: Sequence[Row]) -> str:
     return "\n".join(lines)
 
 
-def provenance(grids: Mapping[str, Sequence[str]], inputs: Iterable[str], outputs: Iterable[str]) -> dict[str, Any]:
-    """The record written next to the scorecard: the grids judged, the code version (the git commit of the checkout
-    this package is in, whatever the working directory), every input with its sha256."""
-    from toymodels.artifacts import sha256_file
-    from toymodels.provenance import code_version
+def provenance(grids: Mapping[str, Sequence[str]], tables: Iterable[str], code: Iterable[str],
+               outputs: Iterable[str]) -> dict[str, Any]:
+    """The record written next to the scorecard: the grids judged, the code version, every input (tables with the code
+    versions that made them, source files) with its sha256 (:func:`toymodels.provenance.inputs_provenance`)."""
+    from toymodels.provenance import inputs_provenance
 
-    return {
-        "rule": "claims",
-        "grids": {study: list(present) for study, present in grids.items()},
-        "code_version": code_version(Path(__file__).parent),
-        "inputs": [{"path": str(path), "sha256": sha256_file(path)} for path in sorted(inputs)],
-        "outputs": sorted(str(path) for path in outputs),
-    }
+    return {"rule": "claims", "grids": {study: list(present) for study, present in grids.items()},
+            **inputs_provenance(None, "claims", tables, code), "outputs": sorted(str(path) for path in outputs)}
 
 
 def fill_block(text: str, block: str) -> str:

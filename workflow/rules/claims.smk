@@ -1,5 +1,5 @@
 # Stage 6: every study's published claims judged on its collected tables, one scorecard for the run.
-from toymodels.claims import claims_code, study_claims
+from toymodels.claims import study_claims
 
 # study -> the grids its claims read that this config has (a claim whose grid is missing is "not measured");
 # studies without a claims module contribute no rows.
@@ -20,7 +20,9 @@ rule claims:
             for grid in grids
             for path in collected_tables(study, grid)
         ],
-        code=[str(path) for path in claims_code(CLAIM_GRIDS)],
+        code=sorted(
+            {path for study in CLAIM_GRIDS for path in code_files(study, "claims")}
+        ),
     output:
         table="results/claims.parquet",
         markdown=report(
@@ -32,6 +34,7 @@ rule claims:
         provenance="results/claims.json",
     log:
         "results/claims.log",
+    localrule: True
     conda:
         CONDA_ENV
     params:

@@ -3,7 +3,7 @@ import os
 
 from toymodels.config import ConfigError, load_config_file, load_schema, validate_config
 from toymodels.grid import data_path, home_cells, study_cells
-from toymodels.studies import load_study, plotting_code
+from toymodels.studies import load_study, stage_code
 
 _SCHEMA = load_schema(
     os.path.join(workflow.current_basedir, "..", "schemas", "config.schema.yaml")
@@ -51,6 +51,11 @@ FIGURES = {
 # Resolving it for every job costs a paper-config dry run ~1.5 s, but naming it only under --use-conda would leave
 # `snakemake --lint` (and readers) without the rules' software environment.
 CONDA_ENV = os.path.join(workflow.basedir, "environment.yml")
+
+
+def code_files(study, stage):
+    """The source files a stage of a study runs, as inputs of its rules: editing one reruns what it changes."""
+    return [str(path) for path in stage_code(study, stage)]
 
 
 def cells_of(study, grid):

@@ -6,6 +6,7 @@ for _study in STUDIES:
             f"dataset_{_study}"
         input:
             unpack(lambda wc, study=_study: upstream_files(study, wc.data)),
+            code=code_files(_study, "dataset"),
         output:
             f"results/{_study}/datasets/{{data}}/data.safetensors",
         log:

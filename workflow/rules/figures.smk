@@ -1,5 +1,4 @@
 # Stage 5: one rule per figure, named after it (`snakemake --cores 1 <figure name>` rebuilds just that figure).
-FIGURE_RULES = []
 for _name, _figure in FIGURES.items():
     _study = _figure["study"]
 
@@ -12,7 +11,7 @@ for _name, _figure in FIGURES.items():
                 for grid in _figure["grids"].values()
                 for path in collected_tables(_study, grid)
             ],
-            plotting_code=[str(path) for path in plotting_code(_study)],
+            code=code_files(_study, "figures"),
         output:
             png=report(
                 f"results/figures/{_name}.png",
@@ -24,6 +23,7 @@ for _name, _figure in FIGURES.items():
             provenance=f"results/figures/{_name}.json",
         log:
             f"results/figures/{_name}.log",
+        localrule: True
         conda:
             CONDA_ENV
         params:
@@ -42,5 +42,3 @@ for _name, _figure in FIGURES.items():
             ),
         script:
             "../scripts/figure.py"
-
-    FIGURE_RULES.append(_name)

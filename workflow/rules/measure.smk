@@ -1,5 +1,4 @@
 # Stage 3: per-cell metrics into Parquet; stage 4: one Parquet per grid and table.
-COLLECT_RULES = []
 for _study, _module in STUDIES.items():
 
     rule:
@@ -9,6 +8,7 @@ for _study, _module in STUDIES.items():
             data=lambda wc, study=_study: dataset_file(study, cell_of(study, wc)),
             model=f"results/{_study}/{{grid}}/{{cell}}/model.safetensors",
             checkpoints=f"results/{_study}/{{grid}}/{{cell}}/checkpoints.safetensors",
+            code=code_files(_study, "measure"),
         output:
             **{
                 table: f"results/{_study}/{{grid}}/{{cell}}/{table}.parquet"
@@ -46,6 +46,7 @@ for _study, _module in STUDIES.items():
                 )
                 for table in (*_module.TABLES, "history")
             },
+            code=code_files(_study, "collect"),
         output:
             **{
                 table: f"results/{_study}/{{grid}}/{table}.parquet"
@@ -53,14 +54,14 @@ for _study, _module in STUDIES.items():
             },
         log:
             f"results/{_study}/{{grid}}/collect.log",
+        localrule: True
         conda:
             CONDA_ENV
         params:
+            study=_study,
             columns=lambda wc, study=_study, module=_module: [
                 module.cell_columns(c.params, c.swept)
                 for c in cells_of(study, wc.grid)
             ],
         script:
             "../scripts/collect.py"
-
-    COLLECT_RULES.append(f"collect_{_study}")

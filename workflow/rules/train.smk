@@ -7,6 +7,7 @@ for _study, _module in STUDIES.items():
             f"train_{_study}"
         input:
             data=lambda wc, study=_study: dataset_file(study, cell_of(study, wc)),
+            code=code_files(_study, "train"),
         output:
             model=f"results/{_study}/{{grid}}/{{cell}}/model.safetensors",
             checkpoints=f"results/{_study}/{{grid}}/{{cell}}/checkpoints.safetensors",

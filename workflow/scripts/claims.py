@@ -8,6 +8,7 @@ from pathlib import Path
 
 from toymodels.artifacts import atomic_path, read_table, write_json, write_table
 from toymodels.logs import log_to
+from toymodels.provenance import stage_metadata
 from toymodels.scorecard import (
     provenance,
     render_markdown,
@@ -28,9 +29,9 @@ with log_to(snakemake.log[0]):
     tables = {study: {grid: {name: read_table(path) for name, path in grid_paths.items()}
                       for grid, grid_paths in grids.items()} for study, grids in paths.items()}
     rows = score(dict(snakemake.params.grids), tables)
-    write_table(snakemake.output.table, scorecard_table(rows))
+    write_table(snakemake.output.table, scorecard_table(rows), stage_metadata(None, "claims", snakemake.input.code, snakemake.input.tables))
     write_text(snakemake.output.markdown, render_markdown(rows))
     write_text(snakemake.output.rst, render_rst(rows))
     write_json(snakemake.output.provenance, provenance(
-        dict(snakemake.params.grids), [*snakemake.input.tables, *snakemake.input.code],
+        dict(snakemake.params.grids), snakemake.input.tables, snakemake.input.code,
         [snakemake.output.table, snakemake.output.markdown, snakemake.output.rst]))

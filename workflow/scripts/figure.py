@@ -1,4 +1,5 @@
-"""Adapter: draw one figure from collected tables; write PNG, PDF and the provenance JSON."""
+"""Adapter: draw one figure from collected tables; write PNG, PDF and the provenance JSON (with the code version of
+every input)."""
 from toymodels.forkserver import hand_over
 
 hand_over(snakemake, __file__)
@@ -21,8 +22,10 @@ with log_to(snakemake.log[0]):
     save_figure(drawn, snakemake.output.png, snakemake.output.pdf)
     record = figure_provenance(
         snakemake.rule,
+        snakemake.params.study,
         {"figure": figure, "grids": dict(snakemake.params.grids)},
-        [*snakemake.input.tables, *snakemake.input.plotting_code],
+        snakemake.input.tables,
+        snakemake.input.code,
         [snakemake.output.png, snakemake.output.pdf],
     )
     record["caption"] = Path(snakemake.params.caption).read_text()

@@ -1,4 +1,5 @@
-"""Adapter: train every seed of one cell; write final weights, log-spaced checkpoints and the history table."""
+"""Adapter: train every seed of one cell; write final weights, log-spaced checkpoints and the history table, each with
+the code version in its metadata."""
 from toymodels.forkserver import hand_over
 
 hand_over(snakemake, __file__)
@@ -8,6 +9,7 @@ from pathlib import Path
 from toymodels.artifacts import load_tensors, save_tensors, write_table
 from toymodels.devices import pick_device, set_threads
 from toymodels.logs import log_to
+from toymodels.provenance import stage_metadata
 from toymodels.studies import load_study
 
 with log_to(snakemake.log[0]):
@@ -18,7 +20,8 @@ with log_to(snakemake.log[0]):
     print(f"training {snakemake.params.study} {swept} seeds={seeds} on {device}")
     data, _ = load_tensors(snakemake.input.data, device)
     result = study.train_model(values, data, seeds, device, resume_path=Path(snakemake.output.model).with_name("resume.safetensors"))
-    metadata = {"study": snakemake.params.study, "values": values, "swept": swept, "seeds": seeds}
-    write_table(snakemake.output.history, result.history)
+    code = stage_metadata(snakemake.params.study, "train", snakemake.input.code, [snakemake.input.data])
+    metadata = {"study": snakemake.params.study, "values": values, "swept": swept, "seeds": seeds, **code}
+    write_table(snakemake.output.history, result.history, code)
     save_tensors(snakemake.output.checkpoints, result.checkpoint_tensors(), metadata)
     save_tensors(snakemake.output.model, result.params, metadata)

@@ -11,7 +11,7 @@ its constants without paying for the heavy imports, which only the stage that ne
 - ``KEY_COLUMNS`` and ``cell_columns(params, swept) -> dict``: the columns the collect job prepends to every grid table.
 - ``resources(params) -> {"mem_mb": int, "runtime": minutes}``: what a training job asks a scheduler for.
 - optional ``upstream(values, config) -> {name: [path, ...]}``: other studies' artifacts the dataset job reads.
-- heavy entry points, imported on first use through :func:`lazy_exports`:
+- heavy entry points, imported on first use through :class:`LazyExports`:
   ``make_dataset(params[, inputs]) -> dict[str, Tensor]``,
   ``train_model(params, data, seeds, device, resume_path) -> TrainResult`` and
   ``measure_cell(params, seeds, data, model, checkpoints) -> dict[str, DataFrame]``.
@@ -19,11 +19,14 @@ its constants without paying for the heavy imports, which only the stage that ne
 
 from __future__ import annotations
 
+import functools
 import importlib
 import pkgutil
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
+
+from toymodels.provenance import source_files
 
 STUDY_NAMES = tuple(sorted(info.name for info in pkgutil.iter_modules(__path__) if not info.name.startswith("_")))
 
@@ -34,30 +37,49 @@ def load_study(name: str) -> ModuleType:
     return importlib.import_module(f"toymodels.studies.{name}")
 
 
-def lazy_exports(package: str, **modules: str) -> Callable[[str], Any]:
+class LazyExports:
     """A study package's module-level ``__getattr__``: ``name`` is imported from ``package.<modules[name]>`` on first
     use, so reading the package's constants never imports torch, scikit-learn or matplotlib. An exported name must not
     be a submodule's name: importing that submodule would set the package attribute to the module itself."""
-    clashes = sorted(set(modules) & _submodules(package))
-    if clashes:
-        raise ValueError(f"{package}: exported names {clashes} are also submodule names")
 
-    def __getattr__(name: str) -> Any:
-        if name not in modules:
-            raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        return getattr(importlib.import_module(f"{package}.{modules[name]}"), name)
+    def __init__(self, package: str, **modules: str) -> None:
+        clashes = sorted(set(modules) & _submodules(package))
+        if clashes:
+            raise ValueError(f"{package}: exported names {clashes} are also submodule names")
+        self.package, self.modules = package, modules
 
-    return __getattr__
+    def __call__(self, name: str) -> Any:
+        if name not in self.modules:
+            raise AttributeError(f"module {self.package!r} has no attribute {name!r}")
+        return getattr(importlib.import_module(f"{self.package}.{self.modules[name]}"), name)
 
 
 def _submodules(package: str) -> set[str]:
     return {info.name for info in pkgutil.iter_modules(importlib.import_module(package).__path__)}
 
 
-def plotting_code(study: str) -> list[Path]:
-    """The files that draw a study's figures, found without importing them: its ``figures`` module and the shared
-    ``toymodels.plotting`` (inputs of every figure rule of the study, so editing them redraws its figures)."""
-    return [Path(load_study(study).__file__).with_name("figures.py"), Path(__file__).parents[1] / "plotting.py"]
+STAGES = ("dataset", "train", "measure", "collect", "figures", "claims")
+
+
+@functools.cache
+def stage_code(study: str, stage: str) -> tuple[Path, ...]:
+    """The source files one stage of a study runs, found without importing them (:func:`toymodels.provenance.source_files`
+    from the stage's entry modules: the modules of ``make_dataset``, ``train_model`` and ``measure_cell``, the shared
+    ``toymodels.tables``, the study's ``figures`` with ``toymodels.plotting``, its ``claims`` with
+    ``toymodels.scorecard``). They are inputs of the stage's rules, so editing one reruns what it changes."""
+    package = load_study(study)
+    exports = package.__getattr__.modules
+    entries = {
+        "dataset": [f"{package.__name__}.{exports['make_dataset']}"],
+        "train": [f"{package.__name__}.{exports['train_model']}"],
+        "measure": [f"{package.__name__}.{exports['measure_cell']}"],
+        "collect": ["toymodels.tables"],
+        "figures": [f"{package.__name__}.figures", "toymodels.plotting"],
+        "claims": [f"{package.__name__}.claims", "toymodels.scorecard"],
+    }
+    if stage not in entries:
+        raise ValueError(f"unknown stage {stage!r}; allowed values: {list(STAGES)}")
+    return source_files(*entries[stage])
 
 
 def draw(study: str, plot: str, tables: Mapping[str, Mapping[str, Any]], options: Mapping[str, Any]) -> Any:

@@ -8,7 +8,7 @@ from typing import Any, Mapping
 
 from toymodels import tables
 from toymodels.grid import data_path, home_cells, study_cells
-from toymodels.studies import lazy_exports, load_study
+from toymodels.studies import LazyExports, load_study
 
 DATA_KEYS = ("source_study", "source_grid", "eval_samples", "stitch_samples")
 SEED_KEYS = DATA_KEYS  # seeds of the stitch and hop runs (grid.Cell.instance_seeds)
@@ -24,7 +24,7 @@ PLOTS: dict[str, tuple[str, ...]] = {
 KEY_COLUMNS = ("source_study", "source_grid")
 
 cell_columns = partial(tables.cell_columns, KEY_COLUMNS)
-__getattr__ = lazy_exports(__name__, make_dataset="bundle", train_model="fit", measure_cell="measure")
+__getattr__ = LazyExports(__name__, make_dataset="bundle", train_model="fit", measure_cell="measure")
 
 
 def source_cells(values: Mapping[str, Any], config: Mapping[str, Any]):

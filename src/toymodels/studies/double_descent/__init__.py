@@ -6,7 +6,7 @@ from functools import partial
 from typing import Any, Mapping
 
 from toymodels import tables
-from toymodels.studies import lazy_exports
+from toymodels.studies import LazyExports
 
 DATA_KEYS = ("n_features", "sparsity", "T", "data_seed", "repeat_count", "test_size")
 SEED_KEYS = (*DATA_KEYS, "m")  # initialisation seeds: shapes and data only (grid.Cell.instance_seeds)
@@ -23,7 +23,7 @@ PLOTS: dict[str, tuple[str, ...]] = {
 KEY_COLUMNS = ("m", "T")
 
 cell_columns = partial(tables.cell_columns, KEY_COLUMNS)
-__getattr__ = lazy_exports(__name__, make_dataset="data", train_model="model", measure_cell="measure")
+__getattr__ = LazyExports(__name__, make_dataset="data", train_model="model", measure_cell="measure")
 
 
 def resources(params: Mapping[str, Any]) -> dict[str, int]:

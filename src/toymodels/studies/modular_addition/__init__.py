@@ -6,7 +6,7 @@ from functools import partial
 from typing import Any, Mapping
 
 from toymodels import tables
-from toymodels.studies import lazy_exports
+from toymodels.studies import LazyExports
 
 DATA_KEYS = ("p",)
 SEED_KEYS = (*DATA_KEYS, "d", "hidden", "train_fraction")  # initialisation and split seeds (grid.Cell.instance_seeds)
@@ -22,7 +22,7 @@ PLOTS: dict[str, tuple[str, ...]] = {
 KEY_COLUMNS = ("p", "d")
 
 cell_columns = partial(tables.cell_columns, KEY_COLUMNS)
-__getattr__ = lazy_exports(__name__, make_dataset="data", train_model="model", measure_cell="measure")
+__getattr__ = LazyExports(__name__, make_dataset="data", train_model="model", measure_cell="measure")
 
 
 def resources(params: Mapping[str, Any]) -> dict[str, int]:

@@ -6,7 +6,7 @@ from functools import partial
 from typing import Any, Mapping
 
 from toymodels import tables
-from toymodels.studies import lazy_exports
+from toymodels.studies import LazyExports
 
 DATA_KEYS = ("n_features", "d", "frequencies", "eps", "task", "eval_size", "data_seed")
 SEED_KEYS = (*DATA_KEYS, "k")  # initialisation and batch seeds: shapes and data only (grid.Cell.instance_seeds)
@@ -25,7 +25,7 @@ POSITIVE_BIAS = 0.05  # the paper's proxy for its residual polysemantic neurons 
 KEY_COLUMNS = ("n_features", "d", "k", "frequencies", "eps", "task", "nonlinearity", "lr", "bias_offset", "bias_decay")
 
 cell_columns = partial(tables.cell_columns, KEY_COLUMNS)
-__getattr__ = lazy_exports(__name__, make_dataset="data", train_model="fit", measure_cell="measure")
+__getattr__ = LazyExports(__name__, make_dataset="data", train_model="fit", measure_cell="measure")
 
 
 def updates(params: Mapping[str, Any]) -> int:

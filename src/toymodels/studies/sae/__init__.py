@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from toymodels import tables
-from toymodels.studies import lazy_exports
+from toymodels.studies import LazyExports
 from toymodels.studies.sae.instances import dict_size, instance_specs
 
 DATA_KEYS = ("d", "n_features", "active_features", "prob_decay", "correlation", "data_seed", "eval_size")
@@ -22,7 +22,7 @@ PLOTS: dict[str, tuple[str, ...]] = {
 KEY_COLUMNS = ("d", "n_features", "dict_ratio", "resample")
 THRESHOLDS = (0.95, 0.98, 0.99)  # MMCS levels whose first-reaching step is a column of the instances table
 
-__getattr__ = lazy_exports(__name__, make_dataset="data", train_model="model", measure_cell="measure")
+__getattr__ = LazyExports(__name__, make_dataset="data", train_model="model", measure_cell="measure")
 
 
 def threshold_column(threshold: float) -> str:
