@@ -68,7 +68,7 @@ def main() -> None:
         plotting.write_text(original + "\n# benchmark edit\n")
         _, planned = snakemake(workdir, "-n", "figures")
         counts = job_counts(planned)
-        # the scorecard reads the figures' measurements (toymodels.claims.claims_code), so it is redone too
+        # the scorecard reads the figures' measurements (toymodels.studies.stage_code(study, "claims")), so it is redone too
         assert all(rule.startswith("double_descent_") or rule in ("figures", "claims") for rule in counts), \
             f"a plotting edit should rerun figures and the scorecard only: {counts}"
         _, planned_one = snakemake(workdir, "-n", "double_descent_heatmap")
