@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from toymodels.grid import study_cells
+
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 
@@ -32,6 +34,11 @@ def job_counts(output: str) -> dict[str, int]:
     """Parse snakemake's job-stats table: rule -> number of jobs."""
     table = output.split("Job stats:", 1)[1].split("total", 1)[0]
     return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.MULTILINE)}
+
+
+def cell_directory(workdir: Path, config: dict, study: str, grid: str, cell: str) -> Path:
+    """Where a run in ``workdir`` keeps the artifacts of ``cell`` of ``grid``: its home under results/."""
+    return workdir / "results" / study_cells(study, config["studies"][study])[(grid, cell)].directory
 
 
 QUICK = ROOT / "config" / "quick.yaml"

@@ -17,6 +17,7 @@ from toymodels.provenance import (
     figure_provenance,
     git_state,
     source_files,
+    source_key,
     source_sha256,
     stage_metadata,
 )
@@ -110,6 +111,18 @@ def test_safetensors_and_parquet_metadata_carry_the_code_version(tmp_path):
     meta = read_metadata(table)
     assert meta[CODE_KEY]["stage"] == "train" and meta[LINEAGE_KEY] == [record]
     assert list(read_table(table).columns) == ["step"]
+
+
+def test_source_key_follows_the_source_of_the_stage_and_its_inputs_not_the_commit():
+    train = stage_metadata("double_descent", "train", stage_code("double_descent", "train"))
+    data = code_version("double_descent", "dataset", stage_code("double_descent", "dataset"))
+    with_data = {**train, LINEAGE_KEY: [data]}
+    assert len(source_key(train)) == 12 and source_key(train) != source_key(with_data)
+    recommitted = {CODE_KEY: {**train[CODE_KEY], "git_commit": "0" * 40, "git_dirty": True}, LINEAGE_KEY: [data]}
+    assert source_key(recommitted) == source_key(with_data)
+    edited_data = {**with_data, LINEAGE_KEY: [{**data, "source_sha256": "e" * 64}]}
+    edited_train = {**with_data, CODE_KEY: {**train[CODE_KEY], "source_sha256": "e" * 64}}
+    assert len({source_key(with_data), source_key(edited_data), source_key(edited_train)}) == 3
 
 
 def write_cell_table(path, version, lineage=()):

@@ -15,7 +15,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import ROOT, SNAKEMAKE, run_snakemake
+from conftest import ROOT, SNAKEMAKE, cell_directory, run_snakemake
 from toymodels.artifacts import save_tensors, write_json, write_table
 from toymodels.config import load_config_file
 
@@ -53,7 +53,7 @@ def snapshot(workdir: Path) -> dict[Path, tuple[bytes, int]]:
     """Bytes and mtime of every artifact of a finished job."""
     unfinished = incomplete_outputs(workdir)
     files = [p for p in (workdir / "results").rglob("*") if p.suffix in (".safetensors", ".parquet")
-             and p.name != "resume.safetensors" and p not in unfinished]
+             and not p.name.startswith("resume-") and p not in unfinished]
     return {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in files}
 
 
@@ -62,17 +62,18 @@ def test_hard_kill_mid_training_loses_nothing_and_resumes(tmp_path):
     config = double_descent_config({"dataset_size": {"sweep": {"m": [2], "T": [4, 20, 400]}}},
                                    n_features=500, steps=3000, test_size=300)
     path = write_config(tmp_path / "kill.yaml", config)
-    long_cell = tmp_path / "run" / "results" / "double_descent" / "dataset_size" / "m=2" / "T=400"
+    long_cell = cell_directory(tmp_path / "run", config, "double_descent", "dataset_size", "m=2/T=400")
     (tmp_path / "run").mkdir()
     env = {**os.environ, "TOYMODELS_RESUME_EVERY_S": "0.5"}
     command = [SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "--directory", str(tmp_path / "run"), "--cores", "2",
                f"--configfile={path}"]
-    quick_model = long_cell.parent / "T=4" / "model.safetensors"
-    quick_measured = long_cell.parent / "T=4" / "trajectory.parquet"  # written after the quick cell's training ended
+    quick_cell = cell_directory(tmp_path / "run", config, "double_descent", "dataset_size", "m=2/T=4")
+    quick_model = quick_cell / "model.safetensors"
+    quick_measured = quick_cell / "trajectory.parquet"  # written after the quick cell's training ended
     first_log = tmp_path / "interrupted-run.log"
     process = subprocess.Popen(command, env=env, start_new_session=True, stdout=first_log.open("w"), stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 300
-    while not ((long_cell / "resume.safetensors").exists() and quick_measured.exists()):
+    while not (any(long_cell.glob("resume-*.safetensors")) and quick_measured.exists()):
         assert process.poll() is None, f"the run ended before the long cell was interrupted:\n{first_log.read_text()[-3000:]}"
         assert time.monotonic() < deadline, "no snapshot appeared within 300 s"
         time.sleep(0.2)
@@ -89,7 +90,7 @@ def test_hard_kill_mid_training_loses_nothing_and_resumes(tmp_path):
     for artifact, (content, mtime) in finished.items():
         assert after[artifact] == (content, mtime), f"{artifact} was rewritten after the kill"
     assert "resumed from" in (long_cell / "train.log").read_text()
-    assert not (long_cell / "resume.safetensors").exists()
+    assert not any(long_cell.glob("resume-*.safetensors"))
 
     # the clean run starts every job in a fresh interpreter: the warm job server must not change a number
     (tmp_path / "clean").mkdir()
@@ -115,10 +116,11 @@ def test_nan_fails_its_cell_and_keep_going_finishes_the_others(tmp_path):
     path = write_config(tmp_path / "nan.yaml", config)
     result = run_snakemake(tmp_path, "--cores", "2", "--keep-going", f"--configfile={path}", check=False)
     assert result.returncode != 0
-    cells = tmp_path / "results" / "double_descent" / "dataset_size" / "m=2" / "T=10"
-    assert (cells / "lr=0.01" / "instances.parquet").exists()
-    assert not (cells / "lr=1e+30" / "model.safetensors").exists()
-    log = (cells / "lr=1e+30" / "train.log").read_text()
+    finite, diverging = (cell_directory(tmp_path, config, "double_descent", "dataset_size", f"m=2/T=10/lr={lr}")
+                         for lr in ("0.01", "1e+30"))
+    assert (finite / "instances.parquet").exists()
+    assert not (diverging / "model.safetensors").exists()
+    log = (diverging / "train.log").read_text()
     assert "non-finite loss at step 1 for instance(s) [0, 1]" in log and "seed [" in log
 
 

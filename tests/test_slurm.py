@@ -167,7 +167,7 @@ def test_quick_figure_through_slurm_matches_local_run(slurm, plugin_python, tmp_
     for job_id in job_ids:  # SLURM's log of each job: the job ran Snakemake inside that allocation
         (slurm_log,) = (slurm_dir / ".snakemake" / "slurm_logs").rglob(f"{job_id}.log")
         assert "Finished jobid" in slurm_log.read_text()
-    train_logs = list((slurm_dir / "results" / STUDY / GRID).rglob("train.log"))
+    train_logs = list((slurm_dir / "results" / STUDY / "cells").rglob("train.log"))
     assert len(train_logs) == 2 and all("on cpu" in p.read_text() for p in train_logs)  # no CUDA here: cpu
 
     # 3. Same tables and figure as the local run.

@@ -4,7 +4,15 @@ import pytest
 import torch
 
 from toymodels.optimizers import make_optimizer
-from toymodels.training import NonFiniteLossError, Stages, TrainConfig, step_generator, train, unflatten_checkpoints
+from toymodels.training import (
+    NonFiniteLossError,
+    Stages,
+    TrainConfig,
+    snapshot_path,
+    step_generator,
+    train,
+    unflatten_checkpoints,
+)
 
 
 def quadratic_problem(n_instances: int = 3):
@@ -131,6 +139,19 @@ def test_stage_files_of_other_settings_are_ignored(tmp_path):
         two_stages(state, [], stop=("two", 12))
     calls: list[str] = []
     two_stages(state, calls, fingerprint={"run": 2})
+    assert calls == ["one", "two"]
+
+
+def test_snapshots_of_other_code_are_removed_and_never_resumed(tmp_path):
+    old = snapshot_path(tmp_path, "aaaaaaaaaaaa")
+    assert old == tmp_path / "resume-aaaaaaaaaaaa.safetensors"
+    with pytest.raises(KeyboardInterrupt):
+        two_stages(old, [], stop=("two", 12))  # leaves the loop's snapshot and a finished stage beside it
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["resume-aaaaaaaaaaaa.one.safetensors",
+                                                          "resume-aaaaaaaaaaaa.two.safetensors"]
+    assert snapshot_path(tmp_path, "aaaaaaaaaaaa") == old and len(list(tmp_path.iterdir())) == 2  # same code keeps them
+    calls: list[str] = []
+    two_stages(snapshot_path(tmp_path, "bbbbbbbbbbbb"), calls)  # edited code starts afresh
     assert calls == ["one", "two"]
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from conftest import QUICK, ROOT, job_counts, run_snakemake
 from toymodels.artifacts import read_metadata, sha256_file
@@ -98,9 +99,14 @@ def test_finished_run_has_nothing_to_do(quick_run):
 
 
 def test_a_cell_shared_by_two_grids_is_trained_once_and_labelled_by_each(quick_run):
-    """quick.yaml's weight_decay cell (wd 0.01, T 4) has the hyperparameters of dataset_size's (m 3, T 4)."""
+    """quick.yaml's weight_decay cell (wd 0.01, T 4) has the hyperparameters of dataset_size's (m 3, T 4): both
+    grids' indexes point at one home, named by the values off the defaults."""
     results = quick_run / "results" / "double_descent"
-    assert not (results / "weight_decay" / "weight_decay=0.01" / "T=4").exists() and (results / "dataset_size" / "m=3" / "T=4").exists()
+    index = {grid: pd.read_parquet(results / grid / "cells.parquet").set_index("cell") for grid in ("dataset_size", "weight_decay")}
+    assert index["dataset_size"].loc["m=3/T=4", "directory"] == index["weight_decay"].loc["weight_decay=0.01/T=4", "directory"] \
+        == "results/double_descent/cells/T=4__m=3"
+    assert list(index["weight_decay"].columns) == ["directory", "m", "T", "weight_decay"]
+    assert (quick_run / index["weight_decay"].loc["weight_decay=0.01/T=4", "directory"] / "model.safetensors").exists()
     home = pd.read_parquet(results / "dataset_size" / "instances.parquet").query("m == 3 and T == 4")
     view = pd.read_parquet(results / "weight_decay" / "instances.parquet")
     assert list(view.columns[:4]) == ["m", "T", "weight_decay", "seed"] and not view[["weight_decay", "T"]].isna().any().any()
@@ -111,11 +117,30 @@ def test_a_cell_shared_by_two_grids_is_trained_once_and_labelled_by_each(quick_r
     assert counts["train_double_descent"] == 15  # 20 cells in five grids, five of them shared
 
 
-def test_asking_for_a_shared_cell_under_its_second_grid_names_its_home(tmp_path):
-    target = "results/double_descent/weight_decay/weight_decay=0.01/T=4/model.safetensors"
+def test_reordering_grids_or_adding_one_moves_no_cell(quick_run, tmp_path):
+    """Homes depend on hyperparameters alone: every study's grids reversed is nothing to do; a new grid whose cells
+    exist already costs its collect job and nothing else."""
+    config = load_config_file(QUICK)
+    for block in config["studies"].values():
+        block["grids"] = dict(reversed(block["grids"].items()))
+    reordered = tmp_path / "reordered.yaml"
+    reordered.write_text(yaml.safe_dump(config, sort_keys=False))
+    result = run_snakemake(quick_run, "-n", "--cores", "1", f"--configfile={reordered}")
+    assert "Nothing to be done" in result.stdout + result.stderr
+    dd = config["studies"]["double_descent"]["grids"]
+    config["studies"]["double_descent"]["grids"] = {"again": {"sweep": {"m": [3], "T": [4, 20]}}, **dd}
+    added = tmp_path / "added.yaml"
+    added.write_text(yaml.safe_dump(config, sort_keys=False))
+    target = "results/double_descent/again/instances.parquet"
+    counts = job_counts(run_snakemake(quick_run, "-n", "--cores", "1", f"--configfile={added}", target).stdout)
+    assert counts == {"collect_double_descent": 1}
+
+
+def test_asking_for_a_path_that_is_no_cell_home_says_so(tmp_path):
+    target = "results/double_descent/cells/T=4__m=7/model.safetensors"
     result = run_snakemake(tmp_path, "-n", f"--configfile={QUICK}", target, check=False)
     assert result.returncode != 0
-    assert "results/double_descent/dataset_size/m=3/T=4" in result.stdout + result.stderr
+    assert "results/double_descent/cells/T=4__m=7 is not the home of a cell of this config" in result.stdout + result.stderr
 
 
 def test_one_figure_rebuilds_alone_by_short_name(quick_run):

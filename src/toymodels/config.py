@@ -10,7 +10,7 @@ import yaml
 
 from toymodels.grid import grid_cells
 
-RESERVED_GRID_NAMES = ("datasets", "figures")
+RESERVED_GRID_NAMES = ("cells", "datasets", "figures")
 
 
 class ConfigError(ValueError):

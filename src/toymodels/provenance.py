@@ -142,6 +142,14 @@ def stage_metadata(study: str | None, stage: str, code: Iterable[str | os.PathLi
     return {CODE_KEY: code_version(study, stage, code), LINEAGE_KEY: _distinct(read_metadata(path) for path in inputs)}
 
 
+def source_key(metadata: Mapping[str, Any]) -> str:
+    """12 hex digits naming the source of a stage's code and of the code behind every input (``stage_metadata``'s
+    result; package versions included, git state not): a resume snapshot is valid only for the same key."""
+    versions = [metadata[CODE_KEY], *metadata.get(LINEAGE_KEY, [])]
+    identity = sorted({(v["study"] or "", v["stage"], v["toymodels"], v["torch"], v["source_sha256"]) for v in versions})
+    return hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:12]
+
+
 def mixed_code_versions(versions: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """The (study, stage) pairs whose artifacts were made by more than one code version (source hash or package
     version; the commit alone may differ for identical code), each with its versions."""

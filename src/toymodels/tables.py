@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 if TYPE_CHECKING:  # pandas is imported where tables are built: the workflow reads cell_columns at parse time
     import pandas as pd
@@ -20,6 +20,15 @@ def with_cell_columns(table: pd.DataFrame, cell_values: Mapping[str, Any]) -> pd
     front = pd.DataFrame({key: [value] * len(table) for key, value in cell_values.items()}, index=table.index)
     rest = table.drop(columns=[c for c in cell_values if c in table.columns])
     return pd.concat([front, rest], axis=1)
+
+
+def cell_index(homes: Sequence[tuple[str, str]], columns: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """A grid's index, one row per cell in grid order: ``cell`` (its path in the grid), ``directory`` (its home,
+    from the working directory, where its model, checkpoints and per-cell tables live), then its cell columns."""
+    import pandas as pd
+
+    rows = [{"cell": cell, "directory": directory, **values} for (cell, directory), values in zip(homes, columns, strict=True)]
+    return pd.DataFrame(rows)
 
 
 def concat_tables(tables: list[pd.DataFrame]) -> pd.DataFrame:

@@ -221,6 +221,18 @@ class _ResumeState:
             self.path.unlink()
 
 
+def snapshot_path(directory: str | Path, key: str) -> Path:
+    """The resume file of a run in ``directory`` made by code ``key`` (``provenance.source_key``),
+    ``resume-<key>.safetensors``. Snapshots that other code left there (and their stage files) are removed: resuming
+    them would mix two versions of the code in one run."""
+    directory = Path(directory)
+    for stale in directory.glob("resume-*.safetensors"):
+        if not stale.name.startswith(f"resume-{key}."):
+            print(f"toymodels: removing {stale}, a snapshot of other code", file=sys.stderr)
+            stale.unlink()
+    return directory / f"resume-{key}.safetensors"
+
+
 class Stages:
     """A run made of several :func:`train` calls (lottery rounds; connectivity's stitch, hop and settle) that resumes
     as one. Stage ``name`` keeps its file beside the resume path, ``<stem>.<name>.safetensors``: the loop's snapshot

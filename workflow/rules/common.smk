@@ -2,7 +2,7 @@
 import os
 
 from toymodels.config import ConfigError, load_config_file, load_schema, validate_config
-from toymodels.grid import data_path, home_cells, study_cells
+from toymodels.grid import data_path, study_cells
 from toymodels.studies import load_study, stage_code
 
 _SCHEMA = load_schema(
@@ -24,17 +24,20 @@ try:
 except ConfigError as error:
     raise WorkflowError(str(error)) from None
 
-# (study, grid, cell path) -> Cell, and -> its home: the first cell with the same hyperparameters, which alone is
-# trained and measured (grids sharing a cell read its artifacts);  (study, dataset path) -> the data-defining values
+# (study, grid, cell path) -> Cell, and (study, home) -> Cell: a cell's home, results/<study>/cells/<home>, is named by
+# its hyperparameters alone, so grids sharing a cell train and measure it once, whatever their order;
+# (study, dataset path) -> the data-defining values
 CELLS = {}
 HOMES = {}
 DATASETS = {}
 for _study, _study_cfg in config["studies"].items():
-    _cells = study_cells(_study, _study_cfg)
-    _homes = home_cells(_cells)
+    try:
+        _cells = study_cells(_study, _study_cfg)
+    except ValueError as error:
+        raise WorkflowError(str(error)) from None
     for (_grid, _path), _cell in _cells.items():
         CELLS[(_study, _grid, _path)] = _cell
-        HOMES[(_study, _grid, _path)] = _homes[(_grid, _path)]
+        HOMES.setdefault((_study, _cell.home), _cell)
         _keys = STUDIES[_study].DATA_KEYS
         DATASETS[(_study, data_path(_cell.params, _keys))] = {
             k: _cell.params[k] for k in _keys
@@ -63,18 +66,13 @@ def cells_of(study, grid):
 
 
 def cell_of(study, wildcards):
-    """The cell a train or measure job works on; only home cells have jobs of their own."""
-    key = (study, wildcards.grid, wildcards.cell)
-    if key not in CELLS:
+    """The cell a train or measure job works on, from its home path."""
+    key = (study, wildcards.cell)
+    if key not in HOMES:
         raise WorkflowError(
-            f"results/{study}/{wildcards.grid}/{wildcards.cell} is not a cell of this config"
+            f"results/{study}/cells/{wildcards.cell} is not the home of a cell of this config"
         )
-    if HOMES[key] is not CELLS[key]:
-        raise WorkflowError(
-            f"results/{study}/{wildcards.grid}/{wildcards.cell} has the hyperparameters of "
-            f"results/{HOMES[key].directory}, which is trained once and read from there"
-        )
-    return CELLS[key]
+    return HOMES[key]
 
 
 def cell_resource(study, key):
@@ -84,10 +82,7 @@ def cell_resource(study, key):
 
 def cell_artifacts(study, grid, name):
     """The per-cell file ``name`` of every cell of a grid, from each cell's home."""
-    return [
-        f"results/{HOMES[(study, grid, c.path)].directory}/{name}"
-        for c in cells_of(study, grid)
-    ]
+    return [f"results/{c.directory}/{name}" for c in cells_of(study, grid)]
 
 
 def dataset_file(study, cell):

@@ -6,18 +6,18 @@ for _study, _module in STUDIES.items():
             f"measure_{_study}"
         input:
             data=lambda wc, study=_study: dataset_file(study, cell_of(study, wc)),
-            model=f"results/{_study}/{{grid}}/{{cell}}/model.safetensors",
-            checkpoints=f"results/{_study}/{{grid}}/{{cell}}/checkpoints.safetensors",
+            model=f"results/{_study}/cells/{{cell}}/model.safetensors",
+            checkpoints=f"results/{_study}/cells/{{cell}}/checkpoints.safetensors",
             code=code_files(_study, "measure"),
         output:
             **{
-                table: f"results/{_study}/{{grid}}/{{cell}}/{table}.parquet"
+                table: f"results/{_study}/cells/{{cell}}/{table}.parquet"
                 for table in _module.TABLES
             },
         log:
-            f"results/{_study}/{{grid}}/{{cell}}/measure.log",
+            f"results/{_study}/cells/{{cell}}/measure.log",
         benchmark:
-            f"results/{_study}/{{grid}}/{{cell}}/measure.benchmark.tsv"
+            f"results/{_study}/cells/{{cell}}/measure.benchmark.tsv"
         group:
             "cell"
         conda:
@@ -52,6 +52,7 @@ for _study, _module in STUDIES.items():
                 table: f"results/{_study}/{{grid}}/{table}.parquet"
                 for table in (*_module.TABLES, "history")
             },
+            index=f"results/{_study}/{{grid}}/cells.parquet",
         log:
             f"results/{_study}/{{grid}}/collect.log",
         localrule: True
@@ -62,6 +63,9 @@ for _study, _module in STUDIES.items():
             columns=lambda wc, study=_study, module=_module: [
                 module.cell_columns(c.params, c.swept)
                 for c in cells_of(study, wc.grid)
+            ],
+            homes=lambda wc, study=_study: [
+                (c.path, f"results/{c.directory}") for c in cells_of(study, wc.grid)
             ],
         script:
             "../scripts/collect.py"

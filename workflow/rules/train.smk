@@ -9,13 +9,13 @@ for _study, _module in STUDIES.items():
             data=lambda wc, study=_study: dataset_file(study, cell_of(study, wc)),
             code=code_files(_study, "train"),
         output:
-            model=f"results/{_study}/{{grid}}/{{cell}}/model.safetensors",
-            checkpoints=f"results/{_study}/{{grid}}/{{cell}}/checkpoints.safetensors",
-            history=f"results/{_study}/{{grid}}/{{cell}}/history.parquet",
+            model=f"results/{_study}/cells/{{cell}}/model.safetensors",
+            checkpoints=f"results/{_study}/cells/{{cell}}/checkpoints.safetensors",
+            history=f"results/{_study}/cells/{{cell}}/history.parquet",
         log:
-            f"results/{_study}/{{grid}}/{{cell}}/train.log",
+            f"results/{_study}/cells/{{cell}}/train.log",
         benchmark:
-            f"results/{_study}/{{grid}}/{{cell}}/train.benchmark.tsv"
+            f"results/{_study}/cells/{{cell}}/train.benchmark.tsv"
         priority: cell_resource(_study, "runtime")
         group:
             "cell"
@@ -29,7 +29,7 @@ for _study, _module in STUDIES.items():
         params:
             study=_study,
             values=lambda wc, study=_study: cell_of(study, wc).params,
-            swept=lambda wc, study=_study: cell_of(study, wc).swept,
+            off_defaults=lambda wc, study=_study: cell_of(study, wc).off_defaults,
             seeds=lambda wc, study=_study, module=_module: cell_of(
                 study, wc
             ).instance_seeds(module.SEED_KEYS),

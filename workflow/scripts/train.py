@@ -9,19 +9,22 @@ from pathlib import Path
 from toymodels.artifacts import load_tensors, save_tensors, write_table
 from toymodels.devices import pick_device, set_threads
 from toymodels.logs import log_to
-from toymodels.provenance import stage_metadata
+from toymodels.provenance import source_key, stage_metadata
 from toymodels.studies import load_study
+from toymodels.training import snapshot_path
 
 with log_to(snakemake.log[0]):
     set_threads(snakemake.threads)
     study = load_study(snakemake.params.study)
-    values, swept, seeds = dict(snakemake.params["values"]), dict(snakemake.params.swept), list(snakemake.params.seeds)
+    values, off_defaults = dict(snakemake.params["values"]), dict(snakemake.params.off_defaults)
+    seeds = list(snakemake.params.seeds)
     device = pick_device(snakemake.params.device)
-    print(f"training {snakemake.params.study} {swept} seeds={seeds} on {device}")
+    print(f"training {snakemake.params.study} {off_defaults or 'defaults'} seeds={seeds} on {device}")
     data, _ = load_tensors(snakemake.input.data, device)
-    result = study.train_model(values, data, seeds, device, resume_path=Path(snakemake.output.model).with_name("resume.safetensors"))
     code = stage_metadata(snakemake.params.study, "train", snakemake.input.code, [snakemake.input.data])
-    metadata = {"study": snakemake.params.study, "values": values, "swept": swept, "seeds": seeds, **code}
+    resume_path = snapshot_path(Path(snakemake.output.model).parent, source_key(code))
+    result = study.train_model(values, data, seeds, device, resume_path=resume_path)
+    metadata = {"study": snakemake.params.study, "values": values, "off_defaults": off_defaults, "seeds": seeds, **code}
     write_table(snakemake.output.history, result.history, code)
     save_tensors(snakemake.output.checkpoints, result.checkpoint_tensors(), metadata)
     save_tensors(snakemake.output.model, result.params, metadata)

@@ -7,7 +7,7 @@ from functools import partial
 from typing import Any, Mapping
 
 from toymodels import tables
-from toymodels.grid import data_path, home_cells, study_cells
+from toymodels.grid import data_path, study_cells
 from toymodels.studies import LazyExports, load_study
 
 DATA_KEYS = ("source_study", "source_grid", "eval_samples", "stitch_samples")
@@ -28,16 +28,15 @@ __getattr__ = LazyExports(__name__, make_dataset="bundle", train_model="fit", me
 
 
 def source_cells(values: Mapping[str, Any], config: Mapping[str, Any]):
-    """The home cells (where the artifacts are) of the source grid's cells, in cell order, expanded exactly as the
-    source study's rules expand them."""
+    """The source grid's cells (their ``directory`` is where the artifacts are), in cell order, expanded exactly as
+    the source study's rules expand them."""
     study, grid = values["source_study"], values["source_grid"]
     block = (config.get("studies") or {}).get(study)
     if block is None:
         raise ValueError(f"source_study {study!r} is not in this config; add its block (grid {grid!r}) or drop the grid")
     if grid not in block["grids"]:
         raise ValueError(f"source_grid {grid!r} is not a grid of {study}; its grids: {sorted(block['grids'])}")
-    homes = home_cells(study_cells(study, block))
-    return [home for (cell_grid, _), home in homes.items() if cell_grid == grid]
+    return [cell for (cell_grid, _), cell in study_cells(study, block).items() if cell_grid == grid]
 
 
 def upstream(values: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, list[str]]:

@@ -50,7 +50,8 @@ def _numeric(row: Mapping[str, Any]) -> dict[str, Any]:
 def cell_labels(params: list[Mapping[str, Any]]) -> list[str]:
     """A cell path per model from the hyperparameters that differ among the models (``lr=0.01/bias_offset=-1``).
 
-    Grid-independent on purpose: a source cell shared with an earlier grid is stored under that grid's path.
+    Grid-independent on purpose: a source cell shared by several grids lives in one home, named by its values off
+    the study's defaults, whichever grid it is read for.
     """
     keys = [key for key in params[0] if len({json.dumps(p.get(key), sort_keys=True) for p in params}) > 1] if params else []
     return [cell_path({key: p.get(key) for key in keys}) for p in params]
