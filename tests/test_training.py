@@ -28,7 +28,7 @@ def test_instances_train_independently_to_their_own_optimum():
     assert torch.allclose(result.params["w"], targets, atol=1e-2)
     final = result.history[result.history.step == 400]
     assert list(final.seed) == [0, 1, 2] and (final.loss < 1e-3).all()
-    assert {"step", "seed", "loss", "lr", "w_norm"} <= set(result.history.columns)
+    assert {"step", "seed", "loss", "scheduled_lr", "w_norm"} <= set(result.history.columns)
 
 
 def test_checkpoints_are_log_spaced_and_include_init_and_end():

@@ -284,7 +284,7 @@ def train(params: dict[str, torch.Tensor], loss_fn: LossFn, config: TrainConfig,
     reach its state (e.g. to reset the moments of re-initialised rows).
     ``state`` names the hooks' own state (:class:`Stateful`: a trace, masks, dead-unit counters): it is saved in every
     snapshot under ``state/<name>/`` (JSON values in the metadata) and restored on resume, before the first step.
-    History columns: ``step``, ``seed`` (instance index), ``loss``, ``lr``, ``<param>_norm`` and recorded values.
+    History columns: ``step``, ``seed`` (instance index), ``loss``, ``scheduled_lr``, ``<param>_norm`` and recorded values.
     """
     # Flush denormals to zero: the optimiser moments of dead units decay into the denormal range, where every x86 op
     # on them is ~10x slower (the monosemanticity step took 12 ms instead of 6 ms late in training); a 6,000-step cell
@@ -317,7 +317,7 @@ def train(params: dict[str, torch.Tensor], loss_fn: LossFn, config: TrainConfig,
         if step in history_steps:
             extra = {**instance_norms(params), **(record(params) if record else {})}
             for index in range(len(seeds)):
-                row = {"step": step, "seed": index, "loss": float(losses[index].detach()), "lr": lr}
+                row = {"step": step, "seed": index, "loss": float(losses[index].detach()), "scheduled_lr": lr}
                 row.update({key: float(value[index]) for key, value in extra.items()})
                 rows.append(row)
         if step in checkpoint_steps:
