@@ -25,6 +25,12 @@ def test_package_imports_no_heavy_module(study: str) -> None:
 
 
 @pytest.mark.parametrize("study", STUDY_NAMES)
+def test_table_names_leave_room_for_history_and_the_grid_index(study: str) -> None:
+    tables = load_study(study).TABLES
+    assert len(set(tables)) == len(tables) and not {"history", "cells"} & set(tables)
+
+
+@pytest.mark.parametrize("study", STUDY_NAMES)
 def test_entry_points_resolve_with_the_contract_signature(study: str) -> None:
     module = load_study(study)
     for submodule in ("measure", "figures"):  # importing submodules first must not shadow the entry points
