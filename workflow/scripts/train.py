@@ -4,15 +4,17 @@ from toymodels.forkserver import hand_over
 
 hand_over(snakemake, __file__)
 
+import time
 from pathlib import Path
 
 from toymodels.artifacts import load_tensors, save_tensors, write_table
 from toymodels.devices import pick_device, set_threads
-from toymodels.logs import log_to
+from toymodels.logs import announce, cell_summary, log_to
 from toymodels.provenance import source_key, stage_metadata
 from toymodels.studies import load_study
 from toymodels.training import snapshot_path
 
+start = time.monotonic()
 with log_to(snakemake.log[0]):
     set_threads(snakemake.threads)
     study = load_study(snakemake.params.study)
@@ -28,3 +30,4 @@ with log_to(snakemake.log[0]):
     write_table(snakemake.output.history, result.history, code)
     save_tensors(snakemake.output.checkpoints, result.checkpoint_tensors(), metadata)
     save_tensors(snakemake.output.model, result.params, metadata)
+    announce(cell_summary(snakemake.params.study, snakemake.wildcards.cell, time.monotonic() - start, result.history))
