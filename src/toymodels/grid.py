@@ -53,10 +53,11 @@ HOME_SEPARATOR = "__"
 
 
 def home_name(values: Mapping[str, Any]) -> str:
-    """The one directory name of a cell's home: ``key=value`` of its values off the defaults, joined by ``HOME_SEPARATOR``
-    (``T=4__m=3``; ``default`` when none; not a comma, which Snakemake's job specs split wildcards on). A list, a mapping or text that is not path-safe shows as ``key=~<8 hex>``
-    of its JSON; a name over ``MAX_HOME_LENGTH`` characters becomes ``~<12 hex>`` of all of them (the grid index
-    ``cells.parquet`` maps every cell to its home)."""
+    """The one directory name of a cell's home: ``key=value`` of its values off the defaults, joined by
+    ``HOME_SEPARATOR`` (``T=4__m=3``; ``default`` when none; not a comma, which Snakemake's job specs split wildcards
+    on). A list, a mapping or text that is not path-safe shows as ``key=~<8 hex>`` of its JSON; a name over
+    ``MAX_HOME_LENGTH`` characters becomes ``~<12 hex>`` of all of them (the grid index ``cells.parquet`` maps every
+    cell to its home)."""
     if not values:
         return DEFAULT_CELL
     parts = []
