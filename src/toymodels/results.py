@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 from toymodels.artifacts import load_tensors, read_metadata, read_table
 from toymodels.provenance import CODE_KEY
+from toymodels.tables import INDEX_TABLE
 
 if TYPE_CHECKING:
     import pandas as pd
     import torch
 
 DOCS_DIR = Path(__file__).resolve().parents[2] / "docs" / "studies"
-INDEX_TABLE = "cells"
 NOT_STUDIES = ("figures",)  # folders of results/ that are not studies
 
 

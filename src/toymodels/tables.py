@@ -22,6 +22,9 @@ def with_cell_columns(table: pd.DataFrame, cell_values: Mapping[str, Any]) -> pd
     return pd.concat([front, rest], axis=1)
 
 
+INDEX_TABLE = "cells"  # each grid's index, <grid>/cells.parquet: no study table may take the name
+
+
 def cell_index(homes: Sequence[tuple[str, str]], columns: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     """A grid's index, one row per cell in grid order: ``cell`` (its path in the grid), ``directory`` (its home,
     from the working directory, where its model, checkpoints and per-cell tables live), then its cell columns."""

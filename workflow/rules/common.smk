@@ -3,6 +3,7 @@ import os
 
 from toymodels.config import ConfigError, load_config_file, load_schema, validate_config
 from toymodels.grid import data_path, study_cells
+from toymodels.tables import INDEX_TABLE
 from toymodels.studies import load_study, stage_code
 
 _SCHEMA = load_schema(

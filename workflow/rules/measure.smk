@@ -52,7 +52,7 @@ for _study, _module in STUDIES.items():
                 table: f"results/{_study}/{{grid}}/{table}.parquet"
                 for table in (*_module.TABLES, "history")
             },
-            index=f"results/{_study}/{{grid}}/cells.parquet",
+            index=f"results/{_study}/{{grid}}/{INDEX_TABLE}.parquet",
         log:
             f"results/{_study}/{{grid}}/collect.log",
         localrule: True
