@@ -83,9 +83,13 @@ def stage_code(study: str, stage: str) -> tuple[Path, ...]:
 
 
 def draw(study: str, plot: str, tables: Mapping[str, Mapping[str, Any]], options: Mapping[str, Any]) -> Any:
-    """The matplotlib Figure of ``plot``, drawn by the function of that name in the study's ``figures`` module."""
+    """The matplotlib Figure of ``plot``, drawn in the house style by the function of that name in the study's
+    ``figures`` module."""
     plots = load_study(study).PLOTS
     if plot not in plots:
         raise ValueError(f"unknown plot {plot!r} of {study}; allowed values: {sorted(plots)}")
     figures = importlib.import_module(f"toymodels.studies.{study}.figures")
-    return getattr(figures, plot)(tables, options)
+    from toymodels.plotting import house_style
+
+    with house_style():
+        return getattr(figures, plot)(tables, options)

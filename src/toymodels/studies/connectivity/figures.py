@@ -7,11 +7,11 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from toymodels.plotting import new_figure
+from toymodels.plotting import PALETTE, new_figure
 
 Tables = Mapping[str, Mapping[str, pd.DataFrame]]
 
-SPLIT_STYLE = {"train": "tab:blue", "test": "tab:red"}
+SPLIT_STYLE = {"train": PALETTE["blue"], "test": PALETTE["vermillion"]}
 
 
 def paths(tables: Tables, options: Mapping[str, Any]):
@@ -36,12 +36,13 @@ def paths(tables: Tables, options: Mapping[str, Any]):
             naive = chosen[chosen["alignment"] == "naive"]["barrier_mean_endpoints"].mean()
             matched = chosen[chosen["alignment"] == alignment]["barrier_mean_endpoints"].mean()
             n_pairs = len(chosen[chosen["alignment"] == "naive"])
-            ax.set_title(f"{pair_type} ({split}, {n_pairs} pairs)\nmean barrier: naive {naive:.3g}, matched {matched:.3g}", fontsize=8)
+            ax.set_title(f"{pair_type}, {split} ({n_pairs} pairs)\nmean barrier naive {naive:.2g}, matched {matched:.2g}",
+                         fontsize=7)
             ax.set_ylabel(f"{split} loss")
         axes[1, column].set_xlabel("alpha (0 = A, 1 = B)")
-    axes[0, 0].legend(fontsize=6)
-    fig.suptitle(f"Loss along the straight path A -> B: naive (dashed) vs {alignment}-matched B (solid); "
-                 f"thin: each pair, thick: mean", y=1.02)
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside lower center", ncols=2)
+    fig.suptitle(f"Loss along the straight path A -> B, B as trained (naive) and {alignment}-matched; "
+                 f"thin: each pair, thick: mean")
     return fig
 
 
@@ -76,13 +77,13 @@ def barrier_matrix(tables: Tables, options: Mapping[str, Any]):
         ax.set_xlabel(f"model B, by {order_label}")
     axes[0, 0].set_ylabel(f"model A, by {order_label}")
     fig.colorbar(image, ax=axes[0].tolist(), label=f"{barrier} ({split} loss)", shrink=0.8)
-    fig.suptitle(f"Barrier between every pair of models, ordered by {order_label}", y=1.0)
+    fig.suptitle(f"Barrier between every pair of models, ordered by {order_label}")
     return fig
 
 
 def mli(tables: Tables, options: Mapping[str, Any]):
     fig, axes = new_figure(1, 3, size=(3.6, 3.0))
-    colors = {"monosemanticity": "tab:purple", "double_descent": "tab:green"}
+    colors = {"monosemanticity": PALETTE["purple"], "double_descent": PALETTE["green"]}
     split = options.get("split", "test")
     for column, role in enumerate(("monosemanticity", "double_descent")):
         ax = axes[0, column]
@@ -101,8 +102,8 @@ def mli(tables: Tables, options: Mapping[str, Any]):
     axes[0, 2].set_xlabel("||theta_T - theta_0|| / ||theta_T||")
     axes[0, 2].set_ylabel("largest bump / L(0)")
     axes[0, 2].set_title("largest bump\nagainst distance moved", fontsize=8)
-    axes[0, 2].legend(fontsize=6)
-    fig.suptitle("Monotonic linear interpolation from init to final", y=1.06)
+    fig.legend(*axes[0, 2].get_legend_handles_labels(), loc="outside lower center", ncols=2)
+    fig.suptitle("Monotonic linear interpolation from init to final")
     return fig
 
 
@@ -132,8 +133,8 @@ def _symlog(ax, lams: pd.Series) -> None:
 def hopping(tables: Tables, options: Mapping[str, Any]):
     hopping = tables["models"]["hopping"]
     show_mono = bool(hopping["mono_final"].notna().any())
-    fig, axes = new_figure(1, 3 if show_mono else 2, size=(3.6, 3.0))
-    colors = dict(zip(sorted(hopping["direction"].unique()), ("tab:orange", "tab:blue")))
+    fig, axes = new_figure(1, 3 if show_mono else 2, size=(2.4, 2.4))
+    colors = dict(zip(sorted(hopping["direction"].unique()), (PALETTE["orange"], PALETTE["blue"])))
     panels = list(axes[0])
     for direction, part in hopping.groupby("direction"):
         part = part.sort_values("lam")
@@ -150,15 +151,15 @@ def hopping(tables: Tables, options: Mapping[str, Any]):
     for ax in panels:
         _symlog(ax, hopping["lam"])
         ax.set_xlabel("pull strength lambda")
-    panels[0].set_ylabel("barrier (mean endpoints, test loss)")
+    panels[0].set_ylabel("barrier (test loss)")
     panels[0].set_title("barrier to A (dashed)\nand to B (solid)", fontsize=8)
-    panels[1].set_ylabel("||theta - pi(theta_B)|| / ||pi(theta_B)||")
+    panels[1].set_ylabel("relative distance to matched B")
     panels[1].set_title("distance to matched B\nafter settling", fontsize=8)
-    panels[0].legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.22))  # below: the curves cross mid-panel
+    fig.legend(*panels[0].get_legend_handles_labels(), loc="outside lower center", ncols=2)  # the curves cross mid-panel
     if show_mono:
         panels[2].set_ylabel("#mono / #features")
         panels[2].set_title("monosemanticity\n(dashed: A, dotted: B)", fontsize=8)
-    fig.suptitle("Basin hopping: A pulled towards matched B with strength lambda, then released", y=1.08)
+    fig.suptitle("Basin hopping: A pulled towards matched B with strength lambda, then released")
     return fig
 
 
@@ -167,7 +168,7 @@ def universality(tables: Tables, options: Mapping[str, Any]):
     fig, axes = new_figure(1, 1, size=(5.0, 3.2))
     ax = axes[0, 0]
     bins = np.linspace(-1, 1, 41)
-    for method, color in (("naive", "0.6"), ("activation", "tab:purple")):
+    for method, color in (("naive", "0.6"), ("activation", PALETTE["purple"])):
         values = table[table["matching"] == method]["correlation"]
         ax.hist(values, bins=bins, color=color, alpha=0.7,
                 label=f"{'by index' if method == 'naive' else 'activation matched'} (median {values.median():.2f})")

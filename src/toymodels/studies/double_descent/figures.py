@@ -7,7 +7,17 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from toymodels.plotting import DATAPOINT_COLOR, FEATURE_COLOR, heatmap_panel, log_scale, new_figure, sweep_lines, value_colors, vector_fan
+from toymodels.plotting import (
+    DATAPOINT_COLOR,
+    FEATURE_COLOR,
+    PALETTE,
+    heatmap_panel,
+    log_scale,
+    new_figure,
+    sweep_lines,
+    value_colors,
+    vector_fan,
+)
 
 Tables = Mapping[str, Mapping[str, pd.DataFrame]]
 
@@ -72,7 +82,7 @@ def dimensionality(tables: Tables, options: Mapping[str, Any]):
     loss_ax, dim_ax = axes[0, 0], axes[1, 0]
     chosen = instances[instances["selected"]] if best_only else instances
     sweep_lines(loss_ax, chosen, "T", "test_loss", color="k", label="test loss")
-    loss_ax.axhline(1.0, color="tab:green", lw=0.8, ls=":", label="predict x' = 0")
+    loss_ax.axhline(1.0, color=PALETTE["green"], lw=0.8, ls=":", label="predict x' = 0")
     loss_ax.set_ylabel("test loss (linear)")
     train_ax = loss_ax.twinx()
     sweep_lines(train_ax, chosen, "T", "train_loss", color="0.55", label="train loss (right, log)", linestyle="--")
@@ -117,7 +127,7 @@ def regularisation(tables: Tables, options: Mapping[str, Any]):
         if options.get("best_of_seeds", True):
             instances = instances[instances["selected"]]
         sweep_lines(ax, instances, "T", "test_loss", hue, log_hue=True, label_format="{:g}")
-        ax.axhline(1.0, color="tab:green", lw=0.8, ls=":")
+        ax.axhline(1.0, color=PALETTE["green"], lw=0.8, ls=":")
         log_scale(ax)
         ax.set_yscale("log")
         ax.set_xlabel("dataset size T")
@@ -169,8 +179,8 @@ def repeated(tables: Tables, options: Mapping[str, Any]):
         vector_fan(axes[0, column], f["x"], f["y"], FEATURE_COLOR, limit, alpha=0.3)
         vector_fan(axes[0, column], p["x"], p["y"], DATAPOINT_COLOR, limit, alpha=0.5, highlight=p["repeated"].to_numpy(bool))
         axes[0, column].set_title(f"final model, R = {r}")
-    fig.suptitle(f"One training sample repeated R times (T = {trajectory['T'].iloc[0]}, m = {trajectory['m'].iloc[0]}); "
-                 "right: seed 0's features (blue) and training points (red), the repeated one circled", y=1.06)
+    fig.suptitle(f"One training sample repeated R times (T = {trajectory['T'].iloc[0]}, m = {trajectory['m'].iloc[0]});\n"
+                 "right: seed 0's features (blue) and training points (red), the repeated one circled")
     return fig
 
 

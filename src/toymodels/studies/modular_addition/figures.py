@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 from sklearn.metrics import roc_auc_score
 
-from toymodels.plotting import new_figure, sweep_lines, value_colors
+from toymodels.plotting import CATEGORICAL, PALETTE, new_figure, sweep_lines, value_colors
 
 Tables = Mapping[str, Mapping[str, pd.DataFrame]]
 
@@ -25,8 +24,7 @@ def _pick(table: pd.DataFrame, **where: Any) -> pd.DataFrame:
 
 
 def _survivor_colors(ks) -> dict[int, Any]:
-    cmap = plt.get_cmap("tab10")
-    return {int(k): cmap(i % 10) for i, k in enumerate(sorted(ks))}
+    return {int(k): CATEGORICAL[i % len(CATEGORICAL)] for i, k in enumerate(sorted(ks))}
 
 
 def _chosen_d(table: pd.DataFrame, options: Mapping[str, Any]) -> list[int]:
@@ -38,7 +36,7 @@ def _chosen_d(table: pd.DataFrame, options: Mapping[str, Any]) -> list[int]:
 def signal_evolution(tables: Tables, options: Mapping[str, Any]):
     sweep, seed = tables["sweep"], int(options.get("seed", 0))
     ds = _chosen_d(sweep["instances"], options)
-    fig, axes = new_figure(1, len(ds), size=(3.4, 3.0), layout="constrained")
+    fig, axes = new_figure(1, len(ds), size=(3.4, 3.0))
     for ax, d in zip(axes[0], ds):
         signals = _pick(sweep["signals"], d=d, seed=seed)
         signals = signals[signals["step"] > 0]
@@ -65,7 +63,7 @@ def fourier_planes(tables: Tables, options: Mapping[str, Any]):
     planes = _pick(sweep["planes"], d=d, seed=seed)
     frequencies = _pick(sweep["frequencies"], d=d, seed=seed).set_index("k")
     ks = sorted(planes["k"].unique())
-    fig, axes = new_figure(1, max(1, len(ks)), size=(2.6, 2.8), layout="constrained")
+    fig, axes = new_figure(1, max(1, len(ks)), size=(2.6, 2.8))
     p = int(sweep["instances"]["p"].iloc[0])
     for ax, k in zip(axes[0], ks):
         part = planes[planes["k"] == k].sort_values("token")
@@ -84,17 +82,17 @@ def fourier_planes(tables: Tables, options: Mapping[str, Any]):
         fig.colorbar(points, ax=axes[0, -1], label="token a")
     else:
         axes[0, 0].text(0.5, 0.5, "no surviving frequency", ha="center", transform=axes[0, 0].transAxes)
-    fig.suptitle(f"Final embedding on the Fourier plane of each surviving frequency (d = {d}, seed {seed}; "
-                 "line joins tokens in order of a k mod p)")
+    fig.suptitle(f"Final embedding on the Fourier plane of each surviving frequency (d = {d}, seed {seed});\n"
+                 "the line joins tokens in order of a k mod p)")
     return fig
 
 
 def survivors(tables: Tables, options: Mapping[str, Any]):
     instances, x = tables["sweep"]["instances"], options.get("x", "d")
-    fig, axes = new_figure(1, 2, size=(3.6, 3.0), layout="constrained")
-    sweep_lines(axes[0, 0], instances, x, "n_survivors", color="tab:blue", label="mean over seeds")
+    fig, axes = new_figure(1, 2, size=(3.6, 3.0))
+    sweep_lines(axes[0, 0], instances, x, "n_survivors", color=PALETTE["blue"], label="mean over seeds")
     axes[0, 0].set_ylabel("surviving frequencies (survivor rule)")
-    sweep_lines(axes[0, 1], instances, x, "test_accuracy", color="tab:green", label="test accuracy")
+    sweep_lines(axes[0, 1], instances, x, "test_accuracy", color=PALETTE["green"], label="test accuracy")
     sweep_lines(axes[0, 1], instances, x, "train_accuracy", color="0.4", label="train accuracy", linestyle="--")
     axes[0, 1].set_ylabel("accuracy")
     axes[0, 1].set_ylim(0, 1.05)
@@ -132,7 +130,7 @@ def fitness(tables: Tables, options: Mapping[str, Any]):
     rates, summary = survival_rates(frequencies), fitness_summary(frequencies)
     embeddings = sorted(rates["embedding_seed"].unique()) if "embedding_seed" in rates else [None]
     colors = value_colors(embeddings)
-    fig, axes = new_figure(1, 4, size=(3.0, 2.8), layout="constrained")
+    fig, axes = new_figure(2, 2, size=(3.4, 2.5))
     for column, (name, label) in enumerate((("initial_signal", "initial signal $S_k(0)$"),
                                             ("early_gradient", "early gradient $g_k$"))):
         ax = axes[0, column]
@@ -143,9 +141,9 @@ def fitness(tables: Tables, options: Mapping[str, Any]):
         ax.set_xlabel(label)
         ax.set_ylabel(f"survival rate over {int(rates['n_seeds'].min())} seeds")
         ax.set_title(f"Spearman {summary['spearman_' + name]:.2f}")
-        hist_ax = axes[0, column + 2]
+        hist_ax = axes[1, column]
         bins = np.histogram_bin_edges(frequencies[name], bins=20)
-        for survived, color, text in ((False, DEAD_COLOR, "died"), (True, "tab:red", "survived")):
+        for survived, color, text in ((False, DEAD_COLOR, "died"), (True, PALETTE["vermillion"], "survived")):
             hist_ax.hist(frequencies.loc[frequencies["survived"] == survived, name], bins=bins, color=color,
                          alpha=0.8, density=True, label=text)
         hist_ax.set_xlabel(label)
@@ -155,7 +153,7 @@ def fitness(tables: Tables, options: Mapping[str, Any]):
     if embeddings != [None]:
         axes[0, 0].legend(fontsize=6)
     d = ", ".join(str(v) for v in sorted(frequencies["d"].unique()))
-    fig.suptitle(f"Fitness: do frequencies with a high initial signal or early gradient survive? (d = {d}; "
+    fig.suptitle(f"Fitness: do frequencies with a high initial signal or early gradient survive? (d = {d};\n"
                  "seeds share the initial embedding, differ in MLP init and split)")
     return fig
 
@@ -164,7 +162,7 @@ def ode(tables: Tables, options: Mapping[str, Any]):
     sweep, seed = tables["sweep"], int(options.get("seed", 0))
     d = _chosen_d(sweep["instances"], options)[0]
     method = options.get("method", "lasso")
-    fig, axes = new_figure(1, 3, size=(3.8, 3.3), layout="constrained")
+    fig, axes = new_figure(1, 3, size=(3.8, 3.3))
     signals = _pick(sweep["signals"], d=d, seed=seed).dropna(subset=["ode_lasso"])
     frequencies = _pick(sweep["frequencies"], d=d, seed=seed)
     alive = frequencies.query("survived")["k"].tolist()
@@ -191,7 +189,7 @@ def ode(tables: Tables, options: Mapping[str, Any]):
         setter(ticks, [str(pivot.index[i]) for i in ticks], fontsize=6)
         for label in labels():
             if int(label.get_text()) in alive:
-                label.set_color("tab:red")
+                label.set_color(PALETTE["vermillion"])
                 label.set_fontweight("bold")
     axes[0, 1].grid(False)
     axes[0, 1].set_xlabel("source frequency j (red: survivors)")
@@ -201,10 +199,10 @@ def ode(tables: Tables, options: Mapping[str, Any]):
     ode = sweep["ode"]
     for name, style in METHOD_STYLE.items():
         part = ode[ode["method"] == name]
-        sweep_lines(axes[0, 2], part, "d", "r2_derivative", color="tab:blue", linestyle=style,
+        sweep_lines(axes[0, 2], part, "d", "r2_derivative", color=PALETTE["blue"], linestyle=style,
                     label=f"one-step change, {name.replace('_', ' ')}")
         sweep_lines(axes[0, 2], part.assign(r2_rollout=part["r2_rollout"].clip(lower=-1)), "d", "r2_rollout",
-                    color="tab:red", linestyle=style, label=f"roll-out, {name.replace('_', ' ')}")
+                    color=PALETTE["vermillion"], linestyle=style, label=f"roll-out, {name.replace('_', ' ')}")
     axes[0, 2].set_xscale("log", base=2)
     axes[0, 2].set_ylim(-1.05, 1.05)
     axes[0, 2].set_xlabel("d")
@@ -220,7 +218,7 @@ def ablation(tables: Tables, options: Mapping[str, Any]):
     ablation = tables["sweep"]["ablation"]
     n_all = int(ablation["n_kept"].max())
     ablation = ablation.assign(position=ablation["n_kept"].where(ablation["n_kept"] < n_all, 4))
-    fig, axes = new_figure(1, 2, size=(3.6, 3.0), layout="constrained")
+    fig, axes = new_figure(1, 2, size=(3.6, 3.0))
     for ax, column in zip(axes[0], ("test_loss", "test_accuracy")):
         sweep_lines(ax, ablation, "position", column, "d", log_hue=True)
         ax.set_xticks([1, 2, 3, 4], ["1", "2", "3", f"all {n_all}"])

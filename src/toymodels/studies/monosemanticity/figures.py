@@ -7,7 +7,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from toymodels.plotting import new_figure, sweep_lines, swept_log_axis, value_colors
+from toymodels.plotting import PALETTE, new_figure, sweep_lines, swept_log_axis, value_colors
 from toymodels.studies.monosemanticity import POSITIVE_BIAS
 
 Tables = Mapping[str, Mapping[str, pd.DataFrame]]
@@ -15,7 +15,7 @@ Tables = Mapping[str, Mapping[str, pd.DataFrame]]
 NAMES = {"lr": "learning rate", "bias_offset": "bias offset", "bias_decay": "bias decay", "eps": "feature frequency eps",
          "k": "neurons k", "l1": "L1 penalty", "nonlinearity": "nonlinearity", "frequencies": "frequencies",
          "task": "task", "bias_init": "bias init", "mask": "first-layer mask", "pruning": "pruning"}
-STATUS_COLORS = {"monosemantic": "tab:green", "shared": "tab:orange", "dropped": "0.6"}
+STATUS_COLORS = {"monosemantic": PALETTE["green"], "shared": PALETTE["orange"], "dropped": "0.6"}
 
 
 def where(table: pd.DataFrame, conditions: Mapping[str, Any] | None) -> pd.DataFrame:
@@ -98,7 +98,7 @@ def final_mono(tables: Tables, options: Mapping[str, Any]):
             axes[row, column].axhline(1, color="k", lw=0.6, ls=":")
         if x == "k":
             for ax in axes[:, column]:
-                ax.axvline(float(part["n_features"].iloc[0]), color="tab:red", lw=0.8, ls=":", label="k = N")
+                ax.axvline(float(part["n_features"].iloc[0]), color=PALETTE["vermillion"], lw=0.8, ls=":", label="k = N")
         axes[0, column].set_title(title)
         axes[2, column].set_xlabel(NAMES.get(x, x))
     if hue is not None or x == "k":
@@ -163,7 +163,7 @@ def sfa_heatmap(tables: Tables, options: Mapping[str, Any]):
         ax.set_xlabel("feature (by strongest neuron)")
     axes[0, 0].set_ylabel("neuron (most monosemantic first)")
     fig.colorbar(image, ax=axes[0].tolist(), label="activation on the feature alone", shrink=0.8)
-    fig.suptitle("Single-feature activations (seed 0)", y=1.08)
+    fig.suptitle("Single-feature activations (seed 0)")
     return fig
 
 
@@ -192,7 +192,7 @@ def feature_status(tables: Tables, options: Mapping[str, Any]):
         for status, color in STATUS_COLORS.items():
             values = counts[status] if status in counts else pd.Series(0.0, index=counts.index)
             ax.plot(counts.index, values, marker="o", markersize=3, color=color, label=status)
-        ax.axvline(n_features, color="tab:red", lw=0.8, ls=":", label="k = N")
+        ax.axvline(n_features, color=PALETTE["vermillion"], lw=0.8, ls=":", label="k = N")
         ax.set_xscale("log", base=2)
         ax.set_xlabel("neurons k")
         ax.set_ylabel("fraction of features")
@@ -207,7 +207,7 @@ def bias_init(tables: Tables, options: Mapping[str, Any]):
     instances, _ = label_column(tables["bias_init"]["instances"], options.get("hue", "bias_init"))
     baseline = where(instances, options["baseline"])
     target = float(options.get("target_fraction", 0.9)) * float(baseline["mono_fraction_features"].mean())
-    fig, axes = new_figure(1, 3, size=(4.0, 3.0))
+    fig, axes = new_figure(1, 3, size=(2.4, 2.4))
     colors = value_colors(history[hue].tolist())
     history = history.assign(log2_step=np.log2(1 + history["step"]))
     for ax, y, label in ((axes[0, 0], "mono_fraction_features", "#mono / #features"), (axes[0, 1], "eval_loss", "eval loss")):
@@ -227,11 +227,11 @@ def bias_init(tables: Tables, options: Mapping[str, Any]):
         ax.bar(position, np.median(finite) if finite else 0, color=colors[value], alpha=0.7)
         ax.scatter(np.full(len(finite), position), finite, color="k", s=8, zorder=3)
         ax.text(position, 0, f"{len(finite)}/{len(reached)} seeds", ha="center", va="bottom", fontsize=6)
-    ax.set_xticks(range(len(values)), [str(v) for v in values], rotation=20, fontsize=7)
-    ax.set_ylabel("logged step reaching the target")
+    ax.set_xticks(range(len(values)), [str(v) for v in values], rotation=30, ha="right", rotation_mode="anchor")
+    ax.set_ylabel("logged step reaching target")
     ax.set_title("median over seeds (dots: seeds)")
     fig.suptitle(f"Bias just below -B vs offset + decay; target = {options.get('target_fraction', 0.9):g} x baseline's final "
-                 "#mono/#features", y=1.03)
+                 "#mono/#features")
     return fig
 
 
@@ -240,7 +240,7 @@ def sparse_training(tables: Tables, options: Mapping[str, Any]):
     instances, _ = label_column(tables["sparse"]["instances"], options.get("hue", "mask"))
     history = history.assign(log2_step=np.log2(1 + history["step"]))
     colors = value_colors(history[hue].tolist())
-    fig, axes = new_figure(1, 3, size=(3.8, 3.0))
+    fig, axes = new_figure(1, 3, size=(2.4, 2.4))
     for ax, y, label in ((axes[0, 0], "eval_loss", "eval loss"), (axes[0, 1], "mono_fraction_features", "#mono / #features")):
         for value, part in history.groupby(hue):
             sweep_lines(ax, part, "log2_step", y, color=colors[value], label=str(value), marker="", show_points=False)
@@ -250,13 +250,13 @@ def sparse_training(tables: Tables, options: Mapping[str, Any]):
     axes[0, 0].legend(fontsize=6)
     ax = axes[0, 2]
     values = sorted(instances[hue].unique(), key=str)
+    ticks = []
     for position, value in enumerate(values):
         part = instances[instances[hue] == value]
         ax.bar(position, part["mono_fraction_neurons"].mean(), color=colors[value], alpha=0.7)
         ax.scatter(np.full(len(part), position), part["mono_fraction_neurons"], color="k", s=8, zorder=3)
-        ax.text(position, 0, f"W1 density {part['weight_fraction'].mean():.2f}\nloss {part['loss'].mean():.3f}",
-                ha="center", va="bottom", fontsize=6)
-    ax.set_xticks(range(len(values)), [str(v) for v in values], rotation=20, fontsize=7)
+        ticks.append(f"{value}\ndensity {part['weight_fraction'].mean():.2f}\nloss {part['loss'].mean():.3f}")
+    ax.set_xticks(range(len(values)), ticks, fontsize=6)
     ax.set_ylabel("final #mono / #neurons")
     fig.suptitle("Sparse first layer: prune-and-grow vs fixed random mask vs dense")
     return fig
@@ -272,19 +272,20 @@ def lottery(tables: Tables, options: Mapping[str, Any]):
     models = list(options.get("model", ["bias_offset", "bias_decay"]))
     ends = round_ends(tables["lottery"]["trajectory"], ["pruning", *models])
     ends, model = label_column(ends, models)
-    fig, axes = new_figure(1, 3, size=(4.0, 3.1), sharex=True)
+    fig, axes = new_figure(1, 3, size=(2.4, 2.4), sharex=True)
     colors = value_colors(ends[model].tolist())
     styles = {"imp": "-", "random": "--"}
     for (method, value), part in ends.groupby(["pruning", model]):
         for ax, y in zip(axes[0], ("loss", "mono_fraction_features", "mono_fraction_neurons")):
             sweep_lines(ax, part, "weight_fraction", y, color=colors[value], linestyle=styles.get(method, ":"),
                         label=f"{method}: {value}")
+    fractions = ends.groupby("round")["weight_fraction"].mean().round(3)
     for ax, label in zip(axes[0], ("eval loss", "#mono / #features", "#mono / #neurons")):
-        ax.set_xscale("log")
-        ax.invert_xaxis()
-        ax.set_xlabel("remaining weight fraction (W1 and W2)")
+        swept_log_axis(ax, fractions)
+        ax.set_xlabel("weight fraction left")
         ax.set_ylabel(label)
+    axes[0, 0].invert_xaxis()  # shared x: once inverts every panel
     axes[0, 0].set_yscale("log")
-    axes[0, 0].legend(fontsize=6)
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside lower center", ncols=2)
     fig.suptitle("Lottery tickets: global pruning rounds with rewinding (solid: magnitude, dashed: random)")
     return fig

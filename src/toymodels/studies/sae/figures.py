@@ -7,7 +7,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from toymodels.plotting import heatmap_panel, new_figure
+from toymodels.plotting import PALETTE, heatmap_panel, new_figure
 from toymodels.studies.sae import THRESHOLDS, threshold_column
 from toymodels.studies.sae.instances import INITS, RARE_METHODS
 from toymodels.studies.sae.metrics import steps_to_threshold
@@ -17,16 +17,9 @@ Tables = Mapping[str, Mapping[str, pd.DataFrame]]
 
 INIT_LABELS = {"xavier": "Xavier", "orthogonal": "orthogonal", "data": "raw data", "svd": "SVD of data",
                "rare_mean": "rare: minus mean", "rare_centroid": "rare: minus centroid", "rare_outlier": "rare: LOF outliers"}
-INIT_COLORS = {"xavier": "0.55", "orthogonal": "k", "data": "tab:blue", "svd": "tab:purple",
-               "rare_mean": "tab:orange", "rare_centroid": "tab:green", "rare_outlier": "tab:red"}
+INIT_COLORS = {"xavier": "0.55", "orthogonal": "k", "data": PALETTE["blue"], "svd": PALETTE["purple"],
+               "rare_mean": PALETTE["orange"], "rare_centroid": PALETTE["green"], "rare_outlier": PALETTE["vermillion"]}
 THRESHOLD_COLORS = {0.95: "#f2c14e", 0.98: "#f78154", 0.99: "#b33f62"}
-
-
-def _titled(fig, title: str):
-    """Lay the panels out, then put the title above them (save_figure crops to the drawn extent)."""
-    fig.tight_layout()
-    fig.suptitle(title, y=1.0, va="bottom")
-    return fig
 
 
 def _scenarios(table: pd.DataFrame) -> list[str]:
@@ -82,7 +75,8 @@ def mmcs_curves(tables: Tables, options: Mapping[str, Any]):
         ax.set_ylim(0, 1.0)
         ax.legend(fontsize=6, loc="best")
     axes[0, 0].set_ylabel("MMCS (mean over seeds)")
-    return _titled(fig, "Feature recovery by decoder initialisation (shaded: steps at which runs first reached 0.95 / 0.98 / 0.99)")
+    fig.suptitle("Feature recovery by decoder initialisation (shaded: steps at which runs first reached 0.95 / 0.98 / 0.99)")
+    return fig
 
 
 def mmcs_initial(tables: Tables, options: Mapping[str, Any]):
@@ -101,12 +95,12 @@ def mmcs_initial(tables: Tables, options: Mapping[str, Any]):
             ax.bar(position, values.mean(), width * 0.9, color=shades[scenario], label=f"d/N = {scenario}" if x == 0 else None)
             ax.scatter(np.full(len(values), position), values, s=6, color="k", zorder=3, linewidths=0)
     ratio = instances.loc[instances["init"].isin(RARE_METHODS), "rare_ratio"].dropna()
-    ax.set_xticks(range(len(inits)), [_init_label(i, ratio.iloc[0] if len(ratio) else None) for i in inits], rotation=20, ha="right")
+    ax.set_xticks(range(len(inits)), [_init_label(i, ratio.iloc[0] if len(ratio) else None) for i in inits], rotation=30,
+                  ha="right", rotation_mode="anchor")
     ax.set_ylabel("MMCS at step 0")
     ax.set_ylim(0, 1)
     ax.legend(loc="upper left")
     ax.set_title("Feature recovery before training, by decoder initialisation (dots: seeds)")
-    fig.tight_layout()
     return fig
 
 
@@ -173,7 +167,8 @@ def rare_ratio(tables: Tables, options: Mapping[str, Any]):
             ax.set_ylabel(f"steps to MMCS {threshold:g}")
             ax.set_title(f"d/N = {scenario}: MMCS {threshold:g}")
             ax.legend(fontsize=6, loc="lower left")
-    return _titled(fig, "Rare-feature initialisations: steps to reach MMCS thresholds (dots: seeds; triangles: not reached)")
+    fig.suptitle("Rare-feature initialisations: steps to reach MMCS thresholds (dots: seeds; triangles: not reached)")
+    return fig
 
 
 def resampling(tables: Tables, options: Mapping[str, Any]):
@@ -187,14 +182,14 @@ def resampling(tables: Tables, options: Mapping[str, Any]):
     rows = [(scenario, alpha) for scenario in _scenarios(history)
             for alpha in sorted(history.loc[history["scenario"] == scenario, "alpha"].unique())]
     panels = (("mmcs", "MMCS"), ("dead_fraction", "dead fraction (eval set)"),
-              ("fve", "fraction of variance explained\n(axis clipped at -1)"))
-    fig, axes = new_figure(len(rows), len(panels), size=(3.6, 2.9))
+              ("fve", "variance explained (FVE)"))
+    fig, axes = new_figure(len(rows), len(panels), size=(2.4, 2.2))
     for row, (scenario, alpha) in enumerate(rows):
         part = history[(history["scenario"] == scenario) & (history["alpha"] == alpha)]
         cell = instances[(instances["scenario"] == scenario) & (instances["alpha"] == alpha)]
         for column, (key, label) in enumerate(panels):
             ax = axes[row, column]
-            for resample, color in ((False, "0.35"), (True, "tab:red")):
+            for resample, color in ((False, "0.35"), (True, PALETTE["vermillion"])):
                 runs = part[part["resample"] == resample]
                 if not len(runs):
                     continue
@@ -206,11 +201,12 @@ def resampling(tables: Tables, options: Mapping[str, Any]):
                 ax.plot(mean.index, mean.values, color=color, lw=1.6, label=name)
             ax.set_xlabel("training step")
             ax.set_ylabel(label)
-            ax.set_title(f"d/N = {scenario}, M = {int(cell['dict_size'].iloc[0])}, alpha = {alpha:g}")
+        axes[row, 1].set_title(f"d/N = {scenario}, M = {int(cell['dict_size'].iloc[0])}, alpha = {alpha:g}")
         axes[row, 2].set_ylim(max(-1.0, axes[row, 2].get_ylim()[0]), 1.0)
-        axes[row, 0].legend(fontsize=6, loc="lower right")
-    return _titled(fig, f"Re-initialising dead latents from badly reconstructed inputs vs not ({INIT_LABELS[init]} init; "
-                        "thin lines: seeds)")
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside lower center", ncols=2)
+    fig.suptitle(f"Re-initialising dead latents from badly reconstructed inputs vs not ({INIT_LABELS[init]} init; "
+                 "thin lines: seeds)")
+    return fig
 
 
 def alpha_dict(tables: Tables, options: Mapping[str, Any]):
@@ -228,5 +224,6 @@ def alpha_dict(tables: Tables, options: Mapping[str, Any]):
             ax.set_ylabel("")
         ax.set_title(label)
     inits = ", ".join(INIT_LABELS[i] for i in INITS if i in set(instances["init"]))
-    return _titled(fig, f"L1 coefficient x dictionary size, d/N = {', '.join(_scenarios(instances))} "
-                        f"({inits} init, mean over seeds)")
+    fig.suptitle(f"L1 coefficient x dictionary size, d/N = {', '.join(_scenarios(instances))} "
+                 f"({inits} init, mean over seeds)")
+    return fig
