@@ -16,6 +16,7 @@ from toymodels.provenance import (
     code_version,
     figure_provenance,
     git_state,
+    provenance_rst,
     source_files,
     source_key,
     source_sha256,
@@ -154,3 +155,22 @@ def test_figure_provenance_lists_every_input_code_version_and_flags_mixed_ones(t
     (entry,) = record["mixed"]
     assert (entry["study"], entry["stage"]) == ("double_descent", "train")
     assert {v["source_sha256"] for v in entry["versions"]} == {trained["source_sha256"], "0" * 64}
+
+
+def test_provenance_rst_names_every_input_table_its_writer_and_a_mix(tmp_path):
+    measured = code_version("double_descent", "measure", stage_code("double_descent", "measure"))
+    trained = code_version("double_descent", "train", stage_code("double_descent", "train"))
+    edited = {**trained, "source_sha256": "0" * 64}
+    figure_code = [str(path) for path in stage_code("double_descent", "figures")]
+    tables = [write_cell_table(tmp_path / "a.parquet", measured, [trained])]
+    record = figure_provenance("f", "double_descent", {}, tables, figure_code, [])
+    text = provenance_rst(record, "results/figures/f.json")
+    assert text.startswith("**Provenance** (the full record: ``results/figures/f.json``)")
+    assert f"``{tables[0]}`` (sha256 {record['inputs'][0]['sha256'][:12]}), written by double_descent measure code, " \
+           f"source sha256 {measured['source_sha256'][:12]}" in text
+    assert f"- double_descent train code, source sha256 {trained['source_sha256'][:12]}" in text
+    assert figure_code[0] not in text and "Mixed code versions" not in text
+
+    tables.append(write_cell_table(tmp_path / "b.parquet", measured, [edited]))
+    text = provenance_rst(figure_provenance("f", "double_descent", {}, tables, figure_code, []), "f.json")
+    assert "**Mixed code versions**: double_descent train by " in text and "000000000000" in text

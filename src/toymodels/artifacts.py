@@ -140,6 +140,11 @@ def sha256_file(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def write_json(path: str | os.PathLike, value: Any) -> None:
+def write_text(path: str | os.PathLike, text: str) -> None:
+    """A text file, written atomically (an interrupted job leaves no half-written file)."""
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(value, indent=2, sort_keys=True, default=str) + "\n")
+        tmp.write_text(text)
+
+
+def write_json(path: str | os.PathLike, value: Any) -> None:
+    write_text(path, json.dumps(value, indent=2, sort_keys=True, default=str) + "\n")

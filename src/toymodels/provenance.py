@@ -188,3 +188,33 @@ def figure_provenance(figure: str, study: str, config: Mapping[str, Any], tables
     """The record written next to every figure."""
     return {"figure": figure, "config": dict(config), **inputs_provenance(study, "figures", tables, code),
             "outputs": sorted(str(path) for path in outputs)}
+
+
+def _short(version: Mapping[str, Any] | None) -> str:
+    """One code version in a line: stage, source hash, package version, commit (and whether it was dirty)."""
+    if not version:
+        return "no code version recorded"
+    commit = version.get("git_commit")
+    where = f"commit {commit[:10]}{' (uncommitted edits)' if version.get('git_dirty') else ''}" if commit else \
+        "outside a git checkout"
+    study = f"{version['study']} " if version.get("study") else ""
+    return (f"{study}{version['stage']} code, source sha256 {version['source_sha256'][:12]}, "
+            f"toymodels {version['toymodels']}, torch {version['torch']}, {where}")
+
+
+def provenance_rst(record: Mapping[str, Any], record_path: str) -> str:
+    """A figure's provenance (:func:`figure_provenance`'s record) as a reST paragraph for its report caption: the
+    code that drew it, each input table with its checksum and the code that wrote it, the code versions behind them,
+    and a warning when one stage's artifacts came from different code."""
+    tables = [entry for entry in record["inputs"] if "code_version" in entry]
+    lines = [f"**Provenance** (the full record: ``{record_path}``)", "",
+             f"Drawn by {_short(record['code_version'])}, from:", ""]
+    lines += [f"- ``{entry['path']}`` (sha256 {entry['sha256'][:12]}), written by {_short(entry['code_version'])}"
+              for entry in tables]
+    lines += ["", "Code behind them:", ""]
+    lines += [f"- {_short(version)}" for version in record["input_code_versions"]]
+    if record["mixed_code_versions"]:
+        mixes = "; ".join(f"{entry['study'] or 'the run'} {entry['stage']} by "
+                          f"{', '.join(v['source_sha256'][:12] for v in entry['versions'])}" for entry in record["mixed"])
+        lines += ["", f"**Mixed code versions**: {mixes}. Rerun ``make figures`` to rebuild them with one version."]
+    return "\n".join(lines) + "\n"

@@ -1,4 +1,6 @@
-# Stage 5: one rule per figure, named after it (`snakemake --cores 1 <figure name>` rebuilds just that figure).
+# Stage 5: one rule per figure, named after it (`snakemake --cores 1 <figure name>` rebuilds just that figure). The
+# report shows each PNG with the caption file the rule writes: the figure's caption from workflow/report/ followed by
+# its provenance (a report caption path is taken relative to this file unless it is absolute).
 for _name, _figure in FIGURES.items():
     _study = _figure["study"]
 
@@ -15,12 +17,13 @@ for _name, _figure in FIGURES.items():
         output:
             png=report(
                 f"results/figures/{_name}.png",
-                caption=f"../report/{_study}/{_figure['plot']}.rst",
+                caption=os.path.abspath(f"results/figures/{_name}.rst"),
                 category=_study,
                 labels={"figure": _name},
             ),
             pdf=f"results/figures/{_name}.pdf",
             provenance=f"results/figures/{_name}.json",
+            caption=f"results/figures/{_name}.rst",
         log:
             f"results/figures/{_name}.log",
         localrule: True

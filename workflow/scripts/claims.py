@@ -4,9 +4,7 @@ from toymodels.forkserver import hand_over
 
 hand_over(snakemake, __file__)
 
-from pathlib import Path
-
-from toymodels.artifacts import atomic_path, read_table, write_json, write_table
+from toymodels.artifacts import read_table, write_json, write_table, write_text
 from toymodels.logs import log_to
 from toymodels.provenance import stage_metadata
 from toymodels.scorecard import (
@@ -17,12 +15,6 @@ from toymodels.scorecard import (
     scorecard_table,
     table_paths,
 )
-
-
-def write_text(path: str, text: str) -> None:
-    with atomic_path(path) as tmp:
-        Path(tmp).write_text(text)
-
 
 with log_to(snakemake.log[0]):
     paths = table_paths(snakemake.input.tables)
