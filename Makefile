@@ -28,7 +28,7 @@ lint: $(BIN)/.installed
 	$(BIN)/snakemake --lint
 
 report: $(BIN)/.installed
-	$(BIN)/snakemake --cores $(CORES) --report report.html --configfile $(CONFIG)
+	$(BIN)/snakemake --cores $(CORES) --report report.html --report-stylesheet workflow/report/style.css --configfile $(CONFIG)
 
 scorecard: $(BIN)/.installed
 	$(BIN)/snakemake --cores $(CORES) claims --configfile $(CONFIG)

@@ -137,6 +137,14 @@ def test_rst_scorecard_renders_without_warnings_and_keeps_the_text_literal():
     assert html.count("<li>") == 3
 
 
+def test_rst_scorecard_links_the_figures_the_report_holds():
+    text = render_rst(ROWS, linked_figures={"fig_a"})
+    assert "*figure:* `fig_a.png`_;" in text and "``fig_b``" in text
+    targets = "\n\n.. _fig_a.png: javascript:app.showResultInfo('results%2Ffigures%2Ffig_a.png')\n"
+    html = publish_parts(text + targets, writer="html", settings_overrides={"halt_level": 2})["body"]
+    assert "showResultInfo" in html and ">fig_a.png</a>" in html
+
+
 def test_fill_block_replaces_only_the_marked_block(tmp_path):
     text = f"# Title\n\n{BEGIN}\nold\n{END}\n\nafter\n"
     filled = fill_block(text, "new line\n")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import zipfile
 from pathlib import Path
 
 import pandas as pd
@@ -15,6 +14,7 @@ from conftest import QUICK, ROOT, job_counts, run_snakemake
 from toymodels.artifacts import read_metadata, sha256_file
 from toymodels.claims import COLUMNS, VERDICTS, study_claims
 from toymodels.config import load_config_file
+from toymodels.plotting import MIN_FONT_PT, TEXT_WIDTH_IN
 from toymodels.provenance import CODE_KEY, LINEAGE_KEY
 from toymodels.scorecard import summary
 from toymodels.studies import load_study
@@ -55,6 +55,18 @@ def test_every_figure_is_rendered_with_provenance(quick_run):
         assert record["code_version"]["stage"] == "figures" and record["mixed_code_versions"] is False
         assert all(entry["code_version"]["stage"] == "collect" for entry in record["inputs"] if entry["path"].endswith(".parquet"))
         assert {"dataset", "train", "measure", "collect"} <= {v["stage"] for v in record["input_code_versions"]}
+
+
+def test_every_figure_prints_at_the_text_width_with_readable_text_that_does_not_overlap(quick_run):
+    for name in figure_names(QUICK):
+        record = json.loads((quick_run / "results" / "figures" / f"{name}.json").read_text())
+        layout = record["layout"]
+        assert layout["width_in"] <= TEXT_WIDTH_IN + 0.25, f"{name} is wider than a page: {layout}"
+        assert layout["smallest_font_pt"] >= MIN_FONT_PT, f"{name} has text too small to print: {layout}"
+        assert layout["text_overlaps"] == [], f"{name} has overlapping text: {layout['text_overlaps']}"
+        caption = (quick_run / "results" / "figures" / f"{name}.rst").read_text()
+        assert caption.startswith(record["caption"].rstrip())
+        assert f"**Provenance** (the full record: ``results/figures/{name}.json``)" in caption
 
 
 def test_every_artifact_records_the_code_that_made_it(quick_run):
@@ -154,15 +166,6 @@ def test_one_figure_rebuilds_alone_by_short_name(quick_run):
     forced = job_counts(run_snakemake(quick_run, "-n", "--cores", "1", f"--configfile={QUICK}", "-f",
                                       str(target.relative_to(quick_run))).stdout)
     assert forced == {name: 1}
-
-
-def test_report_lists_every_figure(quick_run):
-    run_snakemake(quick_run, "--cores", "1", f"--configfile={QUICK}", "--report", "report.zip", timeout=600)
-    assert (quick_run / "report.zip").stat().st_size > 50_000
-    with zipfile.ZipFile(quick_run / "report.zip") as report:
-        html = report.read("report/report.html").decode()
-    first_line = (quick_run / "results" / "claims.md").read_text().splitlines()[0].strip("*")
-    assert first_line in html, "the report's landing page shows the claims scorecard"
 
 
 def test_same_config_gives_byte_identical_tables(quick_run, tmp_path):

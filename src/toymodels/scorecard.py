@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -85,8 +85,13 @@ def _rst_text(value: Any) -> str:
     return text
 
 
-def render_rst(rows: Sequence[Row]) -> str:
-    """The same scorecard in reStructuredText, one block per claim (it reads well in a narrow column)."""
+def render_rst(rows: Sequence[Row], linked_figures: Collection[str] = ()) -> str:
+    """The same scorecard in reStructuredText, one block per claim (it reads well in a narrow column). A figure named
+    in ``linked_figures`` becomes a reference to ``<figure>.png``, the target the Snakemake report defines for every
+    result it holds (a link that opens the figure with its caption)."""
+    def figure(name: str) -> str:
+        return f"`{name}.png`_" if name in linked_figures else f"``{name}``"
+
     lines = [f"**{summary(rows)}.**"]
     for study, study_rows in _by_study(rows).items():
         lines += ["", f"**{study}** ({summary(study_rows)})", ""]
@@ -94,7 +99,7 @@ def render_rst(rows: Sequence[Row]) -> str:
             lines += [f"* **{row['verdict']}**, ``{row['id']}``: {_rst_text(row['statement'])}", "",
                       f"  | *measured:* {_rst_text(row['measured'])}",
                       f"  | *criterion:* {_rst_text(row['criterion'])}",
-                      f"  | *figure:* ``{row['figure']}``; *source:* {_rst_text(row['source'])}", ""]
+                      f"  | *figure:* {figure(row['figure'])}; *source:* {_rst_text(row['source'])}", ""]
     return "\n".join(lines)
 
 

@@ -39,5 +39,6 @@ rule claims:
         CONDA_ENV
     params:
         grids=CLAIM_GRIDS,
+        figures=list(FIGURES),
     script:
         "../scripts/claims.py"

@@ -23,7 +23,7 @@ with log_to(snakemake.log[0]):
     rows = score(dict(snakemake.params.grids), tables)
     write_table(snakemake.output.table, scorecard_table(rows), stage_metadata(None, "claims", snakemake.input.code, snakemake.input.tables))
     write_text(snakemake.output.markdown, render_markdown(rows))
-    write_text(snakemake.output.rst, render_rst(rows))
+    write_text(snakemake.output.rst, render_rst(rows, snakemake.params.figures))
     write_json(snakemake.output.provenance, provenance(
         dict(snakemake.params.grids), snakemake.input.tables, snakemake.input.code,
         [snakemake.output.table, snakemake.output.markdown, snakemake.output.rst]))
