@@ -30,7 +30,7 @@ def _where(table: pd.DataFrame, conditions: Mapping[str, Any]) -> pd.DataFrame:
 
 
 def _vector_grid(tables: Tables, options: Mapping[str, Any], consistent: bool):
-    """Rows: feature vectors W_i (blue), training hidden vectors h_t (red); one column per chosen T."""
+    """Rows: feature vectors W_i (blue), training hidden vectors h_t (vermillion); one column per chosen T."""
     sweep = tables["sweep"]
     where = {"m": options.get("m", 2), **({"data_seed": options["data_seed"]} if "data_seed" in options else {})}
     instances = _where(sweep["instances"], where)
@@ -180,7 +180,7 @@ def repeated(tables: Tables, options: Mapping[str, Any]):
         vector_fan(axes[0, column], p["x"], p["y"], DATAPOINT_COLOR, limit, alpha=0.5, highlight=p["repeated"].to_numpy(bool))
         axes[0, column].set_title(f"final model, R = {r}")
     fig.suptitle(f"One training sample repeated R times (T = {trajectory['T'].iloc[0]}, m = {trajectory['m'].iloc[0]});\n"
-                 "right: seed 0's features (blue) and training points (red), the repeated one circled")
+                 "right: seed 0's features (blue) and training points (vermillion), the repeated one circled")
     return fig
 
 
