@@ -9,12 +9,15 @@ import pytest  # noqa: E402
 
 from toymodels.plotting import (  # noqa: E402
     CATEGORICAL,
+    COLUMN_WIDTH_IN,
     PALETTE,
     STYLE,
     TEXT_WIDTH_IN,
     house_style,
     layout_check,
+    legend_below,
     new_figure,
+    save_figure,
     swept_log_axis,
 )
 
@@ -32,13 +35,16 @@ def test_swept_log_axis_ticks_and_labels_only_the_swept_values():
     plt.close(fig)
 
 
-def test_new_figure_fits_the_text_width_keeping_each_panels_aspect():
+def test_new_figure_fits_a_column_or_the_text_width_keeping_each_panels_aspect():
     fig, _ = new_figure(1, 4, size=(3.0, 2.0))
     width, height = fig.get_size_inches()
     assert width == pytest.approx(TEXT_WIDTH_IN) and height == pytest.approx(TEXT_WIDTH_IN / 4 / 1.5)
     plt.close(fig)
-    fig, _ = new_figure(2, 1, size=(3.5, 2.0))
-    assert tuple(fig.get_size_inches()) == pytest.approx((3.5, 4.0))
+    fig, _ = new_figure(2, 1, size=(7.0, 2.0))  # one column of panels: a paper's column wide
+    assert tuple(fig.get_size_inches()) == pytest.approx((COLUMN_WIDTH_IN, 2.0))
+    plt.close(fig)
+    fig, _ = new_figure(1, 1, size=(9.0, 3.0), max_width=TEXT_WIDTH_IN)
+    assert tuple(fig.get_size_inches()) == pytest.approx((TEXT_WIDTH_IN, 2.4))
     plt.close(fig)
 
 
@@ -80,4 +86,29 @@ def test_layout_check_reads_rotated_labels_by_their_turned_outline():
         assert layout_check(fig)["text_overlaps"] == []
         ax.set_xticks(range(3), labels, rotation=0)
         assert len(layout_check(fig)["text_overlaps"]) == 2
+    plt.close(fig)
+
+
+def test_save_figure_wraps_a_long_title_to_the_figure_width(tmp_path):
+    fig, axes = new_figure(1, 1, size=(3.0, 2.5))
+    axes[0, 0].set_title("panel title")
+    fig.suptitle("a figure title far longer than the figure is wide, which would otherwise run past both edges")
+    layout = save_figure(fig, str(tmp_path / "f.png"), str(tmp_path / "f.pdf"))
+    assert layout["width_in"] <= 3.0 and layout["text_overlaps"] == []
+
+
+def test_legend_below_puts_one_legend_under_the_panels_in_the_columns_that_fit():
+    fig, axes = new_figure(1, 3, size=(2.4, 2.0))
+    for name in ("a", "b", "c"):
+        axes[0, 0].plot([0, 1], [0, 1], label=name)
+    legend_below(fig, axes[0, 0])
+    (legend,) = fig.legends
+    assert legend._ncols == 3 and axes[0, 0].get_legend() is None
+    assert layout_check(fig)["text_overlaps"] == []
+    plt.close(fig)
+    fig, axes = new_figure(1, 1, size=(3.5, 2.0))
+    for name in ("frequencies = power_law, bias offset = -1.0", "frequencies = uniform, bias offset = 0.0"):
+        axes[0, 0].plot([0, 1], [0, 1], label=name)
+    legend_below(fig, axes[0, 0])
+    assert fig.legends[0]._ncols == 1
     plt.close(fig)

@@ -23,7 +23,8 @@ PALETTE = {
 }
 CATEGORICAL = tuple(PALETTE[name] for name in ("blue", "orange", "green", "vermillion", "sky", "purple", "black",
                                                "yellow"))
-TEXT_WIDTH_IN = 7.2  # a two-column paper's full text width; one column is about 3.5 in
+TEXT_WIDTH_IN = 7.2  # a two-column paper's full text width
+COLUMN_WIDTH_IN = 3.5  # one column of it
 MIN_FONT_PT = 6.0  # the smallest text a printed figure may carry at its saved size
 STYLE = {
     "figure.dpi": 110, "savefig.dpi": 150, "font.size": 8, "axes.titlesize": 8.5, "axes.labelsize": 8,
@@ -42,16 +43,29 @@ def house_style() -> Iterator[None]:
         yield
 
 
-def new_figure(nrows: int = 1, ncols: int = 1, size: tuple[float, float] = (4.0, 3.0), **kwargs):
+def new_figure(nrows: int = 1, ncols: int = 1, size: tuple[float, float] = (4.0, 3.0), max_width: float | None = None,
+               **kwargs):
     """A figure with the house style and constrained layout (titles, labels, colour bars and legends kept apart);
-    ``size`` is per panel (width, height) in inches, scaled down (aspect kept) so the figure is at most the text width
-    of a paper."""
+    ``size`` is per panel (width, height) in inches, scaled down (aspect kept) to at most ``max_width``: by default a
+    paper's column for one column of panels, its text width for more."""
     width, height = size[0] * ncols, size[1] * nrows
-    scale = min(1.0, TEXT_WIDTH_IN / width)
+    limit = max_width or (COLUMN_WIDTH_IN if ncols == 1 else TEXT_WIDTH_IN)
+    scale = min(1.0, limit / width)
     kwargs.setdefault("layout", "constrained")
     with house_style():
         fig, axes = plt.subplots(nrows, ncols, figsize=(width * scale, height * scale), squeeze=False, **kwargs)
     return fig, axes
+
+
+def legend_below(fig, ax) -> None:
+    """The legend of ``ax`` as one figure legend below the panels (kept clear of the data by the layout), in as many
+    columns as its longest entry allows across the figure's width."""
+    handles, labels = ax.get_legend_handles_labels()
+    if not labels:
+        return
+    entry_in = 0.4 + 0.55 * STYLE["legend.fontsize"] / 72 * max(len(label) for label in labels)  # handle + text
+    columns = int(max(1, min(len(labels), fig.get_figwidth() // entry_in)))
+    fig.legend(handles, labels, loc="outside lower center", ncols=columns)
 
 
 def _outline(text: Text, renderer) -> np.ndarray:
@@ -131,8 +145,10 @@ def layout_check(fig) -> dict[str, Any]:
 
 
 def save_figure(fig, png_path: str, pdf_path: str) -> dict[str, Any]:
-    """PNG and PDF, byte-stable for the same input (no creation date in the PDF); returns the figure's
-    :func:`layout_check`."""
+    """PNG and PDF, byte-stable for the same input (no creation date in the PDF), with the figure's own texts (its
+    title) wrapped to its width; returns the figure's :func:`layout_check`."""
+    for text in fig.texts:
+        text.set_wrap(True)
     with house_style():
         layout = layout_check(fig)
         fig.savefig(png_path, bbox_inches="tight", metadata={"Software": None})

@@ -7,7 +7,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from toymodels.plotting import PALETTE, new_figure
+from toymodels.plotting import PALETTE, TEXT_WIDTH_IN, legend_below, new_figure
 
 Tables = Mapping[str, Mapping[str, pd.DataFrame]]
 
@@ -40,7 +40,7 @@ def paths(tables: Tables, options: Mapping[str, Any]):
                          fontsize=7)
             ax.set_ylabel(f"{split} loss")
         axes[1, column].set_xlabel("alpha (0 = A, 1 = B)")
-    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside lower center", ncols=2)
+    legend_below(fig, axes[0, 0])
     fig.suptitle(f"Loss along the straight path A -> B, B as trained (naive) and {alignment}-matched; "
                  f"thin: each pair, thick: mean")
     return fig
@@ -102,14 +102,14 @@ def mli(tables: Tables, options: Mapping[str, Any]):
     axes[0, 2].set_xlabel("||theta_T - theta_0|| / ||theta_T||")
     axes[0, 2].set_ylabel("largest bump / L(0)")
     axes[0, 2].set_title("largest bump\nagainst distance moved", fontsize=8)
-    fig.legend(*axes[0, 2].get_legend_handles_labels(), loc="outside lower center", ncols=2)
+    legend_below(fig, axes[0, 2])
     fig.suptitle("Monotonic linear interpolation from init to final")
     return fig
 
 
 def stitching(tables: Tables, options: Mapping[str, Any]):
     stitching = tables["models"]["stitching"]
-    fig, axes = new_figure(1, 1, size=(6.0, 3.2))
+    fig, axes = new_figure(1, 1, size=(6.0, 3.2), max_width=TEXT_WIDTH_IN)
     ax = axes[0, 0]
     labels = list(dict.fromkeys(f"{r.stitch}\n({r.class_a} -> {r.class_b})" for r in stitching.itertuples()))
     for offset, split in ((-0.2, "train"), (0.2, "test")):
@@ -153,9 +153,9 @@ def hopping(tables: Tables, options: Mapping[str, Any]):
         ax.set_xlabel("pull strength lambda")
     panels[0].set_ylabel("barrier (test loss)")
     panels[0].set_title("barrier to A (dashed)\nand to B (solid)", fontsize=8)
-    panels[1].set_ylabel("relative distance to matched B")
+    panels[1].set_ylabel("relative distance")
     panels[1].set_title("distance to matched B\nafter settling", fontsize=8)
-    fig.legend(*panels[0].get_legend_handles_labels(), loc="outside lower center", ncols=2)  # the curves cross mid-panel
+    legend_below(fig, panels[0])  # the curves cross mid-panel
     if show_mono:
         panels[2].set_ylabel("#mono / #features")
         panels[2].set_title("monosemanticity\n(dashed: A, dotted: B)", fontsize=8)

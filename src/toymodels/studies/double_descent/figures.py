@@ -11,6 +11,7 @@ from toymodels.plotting import (
     DATAPOINT_COLOR,
     FEATURE_COLOR,
     PALETTE,
+    TEXT_WIDTH_IN,
     heatmap_panel,
     log_scale,
     new_figure,
@@ -114,7 +115,7 @@ def heatmap(tables: Tables, options: Mapping[str, Any]):
     if options.get("best_of_seeds", True):
         instances = instances[instances["selected"]]
     pivot = instances.pivot_table(index="m", columns="T", values="test_loss", aggfunc="mean")
-    fig, axes = new_figure(1, 1, size=(7.5, 3.2))
+    fig, axes = new_figure(1, 1, size=(7.5, 3.2), max_width=TEXT_WIDTH_IN)
     heatmap_panel(axes[0, 0], pivot, "test loss (log colour)", log=True)
     axes[0, 0].set_title("Test loss over dataset size T and hidden width m (double descent along both axes)")
     return fig

@@ -7,7 +7,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from toymodels.plotting import PALETTE, new_figure, sweep_lines, swept_log_axis, value_colors
+from toymodels.plotting import PALETTE, legend_below, new_figure, sweep_lines, swept_log_axis, value_colors
 from toymodels.studies.monosemanticity import POSITIVE_BIAS
 
 Tables = Mapping[str, Mapping[str, pd.DataFrame]]
@@ -102,7 +102,7 @@ def final_mono(tables: Tables, options: Mapping[str, Any]):
         axes[0, column].set_title(title)
         axes[2, column].set_xlabel(NAMES.get(x, x))
     if hue is not None or x == "k":
-        axes[0, -1].legend(fontsize=6)
+        legend_below(fig, axes[0, -1])
     fig.suptitle(f"Final loss and monosemanticity\nagainst {NAMES.get(x, x)} (line: seed mean, dots: seeds)")
     return fig
 
@@ -286,6 +286,6 @@ def lottery(tables: Tables, options: Mapping[str, Any]):
         ax.set_ylabel(label)
     axes[0, 0].invert_xaxis()  # shared x: once inverts every panel
     axes[0, 0].set_yscale("log")
-    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside lower center", ncols=2)
+    legend_below(fig, axes[0, 0])
     fig.suptitle("Lottery tickets: global pruning rounds with rewinding (solid: magnitude, dashed: random)")
     return fig

@@ -7,7 +7,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from toymodels.plotting import PALETTE, heatmap_panel, new_figure
+from toymodels.plotting import PALETTE, TEXT_WIDTH_IN, heatmap_panel, legend_below, new_figure
 from toymodels.studies.sae import THRESHOLDS, threshold_column
 from toymodels.studies.sae.instances import INITS, RARE_METHODS
 from toymodels.studies.sae.metrics import steps_to_threshold
@@ -84,7 +84,7 @@ def mmcs_initial(tables: Tables, options: Mapping[str, Any]):
     instances = _chosen_variants(tables["inits"]["instances"], options)
     scenarios = _scenarios(instances)
     inits = [i for i in INITS if i in set(instances["init"])]
-    fig, axes = new_figure(1, 1, size=(max(5.0, 1.1 * len(inits)), 3.4))
+    fig, axes = new_figure(1, 1, size=(max(5.0, 1.1 * len(inits)), 3.4), max_width=TEXT_WIDTH_IN)
     ax = axes[0, 0]
     width = 0.8 / len(scenarios)
     shades = {s: c for s, c in zip(scenarios, ("#9ecae1", "#4292c6", "#08519c", "#08306b"))}
@@ -203,7 +203,7 @@ def resampling(tables: Tables, options: Mapping[str, Any]):
             ax.set_ylabel(label)
         axes[row, 1].set_title(f"d/N = {scenario}, M = {int(cell['dict_size'].iloc[0])}, alpha = {alpha:g}")
         axes[row, 2].set_ylim(max(-1.0, axes[row, 2].get_ylim()[0]), 1.0)
-    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside lower center", ncols=2)
+    legend_below(fig, axes[0, 0])
     fig.suptitle(f"Re-initialising dead latents from badly reconstructed inputs vs not ({INIT_LABELS[init]} init; "
                  "thin lines: seeds)")
     return fig
