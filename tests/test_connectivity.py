@@ -1,16 +1,19 @@
-"""Hand-checked cases of the connectivity formulas: barriers, MLI bumps, matching, stitching, correlations."""
+"""Hand-checked cases of the connectivity formulas: barriers, curves, MLI bumps, matching, stitching, correlations."""
 
+import json
 import math
 
 import pytest
 import torch
 
-from toymodels.studies.connectivity.bundle import cell_labels
+from toymodels.studies.connectivity.bundle import Bundle, cell_labels
 from toymodels.studies.connectivity.families import OneHiddenLayer, TiedReLU, evaluate
-from toymodels.studies.connectivity.fit import stitch_init, stitched_output
+from toymodels.studies.connectivity.fit import curve_setup, stitch_init, stitched_output, train_curves
 from toymodels.studies.connectivity.landscape import (
     alphas,
     barriers,
+    curve_coefficients,
+    curve_points,
     interpolate,
     match_permutation,
     mli_bumps,
@@ -18,6 +21,7 @@ from toymodels.studies.connectivity.landscape import (
     procrustes,
     relative_distance,
 )
+from toymodels.training import Stages
 
 
 def test_barriers_on_a_hand_built_curve():
@@ -45,6 +49,35 @@ def test_interpolation_endpoints_and_midpoint():
     a, b = {"w": torch.tensor([0.0, 2.0])}, {"w": torch.tensor([4.0, 2.0])}
     path = interpolate(a, b, torch.tensor([0.0, 0.5, 1.0]))["w"]
     assert torch.equal(path, torch.tensor([[0.0, 2.0], [2.0, 2.0], [4.0, 2.0]]))
+
+
+@pytest.mark.parametrize(("kind", "t", "expected"), [
+    ("line", 0.25, (0.75, 0.0, 0.25)),
+    ("bezier", 0.5, (0.25, 0.5, 0.25)),        # (1 - t)^2, 2 t (1 - t), t^2
+    ("bezier", 0.25, (0.5625, 0.375, 0.0625)),
+    ("chain", 0.25, (0.5, 0.5, 0.0)),          # halfway from A to the bend
+    ("chain", 0.5, (0.0, 1.0, 0.0)),           # the corner is the bend
+    ("chain", 0.75, (0.0, 0.5, 0.5)),
+    ("chain", 1.0, (0.0, 0.0, 1.0)),
+])
+def test_curve_coefficients(kind, t, expected):
+    assert tuple(float(c) for c in curve_coefficients(kind, torch.tensor([t]))) == pytest.approx(expected)
+
+
+def test_curves_through_the_midpoint_are_the_line_and_a_known_bend_avoids_the_barrier():
+    """On the ring of minima L(theta) = (|theta|^2 - 1)^2, A = (1, 0) and B = (-1, 0) are joined by a straight line over
+    the peak L(0) = 1; the Bezier curve with bend (0, 2) passes through (0, 1), on the ring, at t = 1/2."""
+    a, b = {"w": torch.tensor([1.0, 0.0])}, {"w": torch.tensor([-1.0, 0.0])}
+    t = alphas(5)
+    midpoint = {"w": (a["w"] + b["w"]) / 2}
+    for kind in ("bezier", "chain"):
+        assert torch.allclose(curve_points(a, midpoint, b, kind, t)["w"], interpolate(a, b, t)["w"])
+    ring = lambda w: (w.pow(2).sum(1) - 1).pow(2)  # noqa: E731
+    assert barriers(t, ring(interpolate(a, b, t)["w"]))[0] == pytest.approx(1.0)
+    curve = curve_points(a, {"w": torch.tensor([0.0, 2.0])}, b, "bezier", t)["w"]
+    assert torch.allclose(curve[2], torch.tensor([0.0, 1.0]))
+    assert ring(curve[2:3]).item() == pytest.approx(0.0)
+    assert barriers(t, ring(curve))[0] < 0.2
 
 
 def _mlp(k=12, d=5, out=7, seed=0):
@@ -121,3 +154,51 @@ def test_cell_labels_name_models_by_the_hyperparameters_that_differ():
     params = [{"m": 2, "T": 6, "lr": 0.01}, {"m": 2, "T": 6, "lr": 0.01}, {"m": 2, "T": 100, "lr": 0.01}, {"m": 3, "T": 6, "lr": 0.01}]
     assert cell_labels(params) == ["m=2/T=6", "m=2/T=6", "m=2/T=100", "m=3/T=6"]
     assert cell_labels([{"lr": 0.1}]) == ["default"]
+
+
+def _teacher_bundle(k: int = 6, d: int = 3) -> dict[str, torch.Tensor]:
+    """Four one-hidden-layer models whose top two (by #mono) are a teacher and a hidden-unit permutation of it; targets
+    are the teacher's outputs, so both have loss 0 and any barrier between them comes from the path."""
+    g = torch.Generator().manual_seed(3)
+    teacher = {"W1": torch.randn(k, d, generator=g), "b1": torch.rand(k, generator=g), "W2": torch.randn(d, k, generator=g)}
+    family = OneHiddenLayer("relu")
+    models = [_mlp(k, d, d, seed=11), _mlp(k, d, d, seed=12), family.permute(teacher, torch.arange(k).roll(3)), teacher]
+    tensors, index = {}, []
+    for j, weights in enumerate(models):
+        for which in ("model", "init"):
+            tensors.update({f"{which}/{j}/{n}": t.clone() for n, t in weights.items()})
+        index.append({"model": "m", "seed": j, "dataset": 0, "cell": f"c{j}", "params": {"nonlinearity": "relu"},
+                      "instance": {"mono_fraction_features": j / 4, "loss": 1.0}})
+    for name, size in (("train", 256), ("stitch", 1024), ("test", 256)):
+        x = torch.randn(size, d, generator=g)
+        tensors[f"split/0/{name}_x"] = x
+        tensors[f"split/0/{name}_y"] = evaluate_outputs(family, teacher, x)
+    tensors["index"] = torch.tensor(list(json.dumps({"source": "monosemanticity", "models": index}).encode()), dtype=torch.uint8)
+    return tensors
+
+
+def evaluate_outputs(family, w, x):
+    one = {n: t[None] for n, t in w.items()}
+    return family.decode(one, family.encode(one, x))[0]
+
+
+def test_a_trained_bend_lowers_the_naive_barrier_between_a_model_and_its_permuted_copy():
+    params = {"source_where": {}, "source_grid": "g", "order_by": "mono_fraction_features", "matrix_seeds": "all",
+              "curve_alignment": "weight", "curve_steps": 300, "curve_lr": 3e-2, "curve_batch": 128, "history_points": 3}
+    bundle = Bundle(_teacher_bundle(), params)
+    runs = curve_setup(params, bundle)
+    assert [(a.seed, b.seed, method, kind) for a, b, method, _, kind in runs[:4]] == [
+        (3, 2, "naive", "bezier"), (3, 2, "naive", "chain"), (3, 2, "weight", "bezier"), (3, 2, "weight", "chain")]
+    result = train_curves(params, bundle, 0, Stages(None, {}))
+    family, t = OneHiddenLayer("relu"), alphas(25)
+    x, y = bundle.split([0], "test")
+    a = bundle.weights(runs[0][0])
+    for i in (0, 1):  # naive bezier, naive chain: the line has a barrier, the trained curve much less of one
+        _, _, _, b, kind = runs[i]
+        bend = {n: result.params[n][i] for n in family.names}
+        line, _ = evaluate(family, interpolate(a, b, t), x, y)
+        curve, _ = evaluate(family, curve_points(a, bend, b, kind, t), x, y)
+        assert float(line.max()) > 0.5
+        assert float(curve.max()) < 0.25 * float(line.max()), kind
+    matched_line, _ = evaluate(family, interpolate(a, runs[2][3], t), x, y)
+    assert float(matched_line.max()) == pytest.approx(0.0, abs=1e-8)  # weight matching undoes the planted permutation

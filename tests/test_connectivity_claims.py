@@ -81,6 +81,26 @@ def test_within_class_stitches_cost_at_most_a_tenth_of_the_loss():
     assert judge("stitching_small_penalty", mono={"stitching": across})["verdict"] == NOT_MEASURED
 
 
+def curves(bezier_poly: float) -> pd.DataFrame:
+    """Relative barriers of naive test-split curves per pair type (line, bezier, chain), plus rows the claim ignores."""
+    values = {"mono-mono": (0.6, 0.04, 0.05), "poly-poly": (0.4, bezier_poly, 0.2), "mono-poly": (0.5, 0.3, 0.3)}
+    rows = [{"pair_type": kind, "curve": curve, "alignment": "naive", "split": "test", "relative_barrier": value}
+            for kind, triple in values.items() for curve, value in zip(("line", "bezier", "chain"), triple)]
+    rows += [{**row, "alignment": "weight", "relative_barrier": 9.0} for row in rows]
+    rows += [{**row, "split": "train", "relative_barrier": 9.0} for row in rows]
+    return pd.DataFrame(rows)
+
+
+def test_curves_connect_seeds_when_every_within_class_bezier_barrier_is_near_zero():
+    row = judge("curves_connect_seeds", mono={"curves": curves(0.08)})
+    assert row["verdict"] == REPRODUCED
+    assert row["measured"] == ("naive test barrier / mean endpoint loss: mono-mono: line 60%, Bezier 4%, chain 5%; "
+                               "poly-poly: line 40%, Bezier 8%, chain 20%; mono-poly: line 50%, Bezier 30%, chain 30%")
+    assert judge("curves_connect_seeds", mono={"curves": curves(0.15)})["verdict"] == NOT_REPRODUCED
+    across = curves(0.08).query("pair_type == 'mono-poly'")
+    assert judge("curves_connect_seeds", mono={"curves": across})["verdict"] == NOT_MEASURED
+
+
 def test_every_claim_names_a_default_config_figure_and_grid():
     study = load_config_file(Path(__file__).parents[1] / "config" / "config.yaml")["studies"]["connectivity"]
     for claim in CLAIMS:

@@ -63,7 +63,8 @@ CASES = {
     "lottery_second_round": (quick_cell("monosemanticity", "lottery", pruning="imp"), 32 + 28 + 9),  # rounds of 28 updates
     "modular_addition": (quick_cell("modular_addition", "dimension", d=4), 150),
     "sae": (quick_cell("sae", "resampling", resample=True), 30),  # resamples after 20 and 40 updates
-    "connectivity": (quick_cell("connectivity", "mono"), 20 + 7),  # in the hop stage (stitch, hop, settle: 20 each)
+    "connectivity": (quick_cell("connectivity", "mono"), 20 + 7),  # in the hop stage (stitch, hop, settle, curve: 20 each)
+    "connectivity_curves": (quick_cell("connectivity", "mono"), 60 + 7),  # in the curve stage (random t and minibatches)
 }
 
 

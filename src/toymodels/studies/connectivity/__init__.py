@@ -1,5 +1,6 @@
 """Loss-landscape connectivity between the cached models of other studies: paths, barriers, permutation and
-orthogonal matching, monotonic linear interpolation, stitching, basin hopping and cross-seed universality."""
+orthogonal matching, trained curves (Bezier, polygonal chain), monotonic linear interpolation, stitching, basin hopping
+and cross-seed universality."""
 
 from __future__ import annotations
 
@@ -12,11 +13,12 @@ from toymodels.studies import LazyExports, load_study
 
 DATA_KEYS = ("source_study", "source_grid", "eval_samples", "stitch_samples")
 SEED_KEYS = DATA_KEYS  # seeds of the stitch and hop runs (grid.Cell.instance_seeds)
-TABLES = ("pairs", "paths", "mli", "mli_paths", "stitching", "hopping", "universality")
+TABLES = ("pairs", "paths", "mli", "mli_paths", "curves", "curve_paths", "stitching", "hopping", "universality")
 PLOTS: dict[str, tuple[str, ...]] = {
     "paths": ("models",),
     "barrier_matrix": ("models",),
     "mli": ("monosemanticity", "double_descent"),
+    "curves": ("models",),
     "stitching": ("models",),
     "hopping": ("models",),
     "universality": ("models",),
@@ -55,5 +57,6 @@ def upstream(values: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, 
 def resources(params: Mapping[str, Any]) -> dict[str, int]:
     """Scheduler request for one cell: the bundle (a few MB) and the evaluation splits fit in 2 GB; runtime 10 minutes
     covers (stitch_steps x 5 stitches + (hop_steps + settle_steps) x 2 x len(hop_lambdas) runs) full-batch updates of
-    toy models on eval_samples samples, which take about 2 minutes at the default scale on one loaded CPU core."""
+    toy models on eval_samples samples and curve_steps minibatch updates of 12 curve bends, which take about 3 minutes
+    at the default scale on one loaded CPU core."""
     return {"mem_mb": 2000, "runtime": 10}

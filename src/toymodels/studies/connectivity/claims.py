@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 REBASIN = "Ainsworth et al. 2022, Git Re-Basin (via the roundup, seed 004)"
+CURVES = "Garipov et al. 2018 (mode connectivity), via the roundup's 'simple, but not linear, paths' (seed 004)"
 PAPER = "Jermyn, Schiefer & Hubinger 2022, Sec. 4.1.1 (p. 10), and the author's replies in seed 000"
 NEAR_ZERO = 0.1  # "near-zero barrier": at most a tenth of the pair's mean endpoint loss
 SMALL_PENALTY = 0.1  # "stitches with a small penalty": at most a tenth of the receiving model's loss
@@ -72,6 +73,21 @@ def _mono_poly_separate(tables: Tables) -> Outcome:
                          f"{across[['mono_a', 'mono_b']].min(axis=1).mean():.2f}); within a class (median): {within_text}")
 
 
+def _curves_connect_seeds(tables: Tables) -> Outcome:
+    curves = tables["mono"]["curves"]
+    curves = curves[(curves["split"] == "test") & (curves["alignment"] == "naive")]
+    if curves.empty:
+        raise NotMeasured("the mono grid has no test-split curves")
+    relative = curves.set_index(["pair_type", "curve"])["relative_barrier"]
+    within = [kind for kind in dict.fromkeys(curves["pair_type"]) if len(set(kind.split("-"))) == 1]
+    if not within:
+        raise NotMeasured("the mono grid has no curve between two models of one class")
+    holds = all(relative[(kind, "bezier")] <= NEAR_ZERO for kind in within)
+    measured = "; ".join(f"{kind}: line {relative[(kind, 'line')]:.0%}, Bezier {relative[(kind, 'bezier')]:.0%}, "
+                         f"chain {relative[(kind, 'chain')]:.0%}" for kind in dict.fromkeys(curves["pair_type"]))
+    return judged(holds, f"naive test barrier / mean endpoint loss: {measured}")
+
+
 def _mli_often_fails(tables: Tables) -> Outcome:
     curves = [tables[grid]["mli"] for grid in ("mono", "dd")]
     parts, flags = [], []
@@ -114,6 +130,13 @@ CLAIMS = (
           f"Every weight-matched pair of a monosemantic and a polysemantic model has a barrier above {NEAR_ZERO:.0%} "
           "of its mean endpoint loss (not 'near zero', the one-basin criterion of same_recipe_connected).",
           "conn_barrier_matrix", ("mono",), _mono_poly_separate),
+    Claim("curves_connect_seeds", CURVES,
+          "Networks trained the same way from different initialisations are joined by simple curves (a quadratic "
+          "Bezier curve, a polygonal chain with one bend) along which the loss stays nearly constant, without any "
+          "permutation, where the straight line between them has a barrier.",
+          f"For every pair of models of one class (mono-mono, poly-poly), the trained Bezier curve between them as "
+          f"trained (naive) has a test barrier at most {NEAR_ZERO:.0%} of the mean endpoint loss ('near zero').",
+          "conn_curves", ("mono",), _curves_connect_seeds),
     Claim("mli_often_fails_with_adaptive_optimisers", "Lucas et al. 2021 (monotonic linear interpolation), via seed 004",
           "The loss falls monotonically from initialisation to the trained network for most SGD-trained networks, but "
           "often not for networks trained with Adam (every model here: LAMB or AdamW).",

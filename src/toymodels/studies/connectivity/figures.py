@@ -46,6 +46,38 @@ def paths(tables: Tables, options: Mapping[str, Any]):
     return fig
 
 
+CURVE_STYLE = {"line": ("--", "0.45"), "bezier": ("-", PALETTE["blue"]), "chain": ("-", PALETTE["orange"])}
+
+
+def curves(tables: Tables, options: Mapping[str, Any]):
+    """Loss along the trained curves and the straight line of one pair per pair type, naive (top) and matched (bottom)."""
+    alignment, split = options.get("alignment", "weight"), options.get("split", "test")
+    points = tables["models"]["curve_paths"]
+    points = points[points["split"] == split]
+    summary = tables["models"]["curves"]
+    summary = summary[summary["split"] == split]
+    types = list(dict.fromkeys(points["pair_type"]))
+    fig, axes = new_figure(2, len(types), size=(2.4, 2.2), sharex=True)
+    for column, pair_type in enumerate(types):
+        for row, method in enumerate(("naive", alignment)):
+            ax = axes[row, column]
+            part = points[(points["pair_type"] == pair_type) & (points["alignment"] == method)]
+            barrier = summary[(summary["pair_type"] == pair_type) & (summary["alignment"] == method)].set_index("curve")
+            for kind, (style, color) in CURVE_STYLE.items():
+                line = part[part["curve"] == kind]
+                ax.plot(line["t"], line["loss"], style, color=color, lw=1.4,
+                        label=f"{kind}" if kind == "line" else f"{kind} (trained bend)")
+            ax.set_title(f"{pair_type}, {'naive' if method == 'naive' else method + ' matched'}\nbarrier line "
+                         f"{barrier.loc['line', 'relative_barrier']:.0%}, Bezier {barrier.loc['bezier', 'relative_barrier']:.0%}, "
+                         f"chain {barrier.loc['chain', 'relative_barrier']:.0%}", fontsize=7)
+        axes[1, column].set_xlabel("t (0 = A, 1 = B)")
+    for row in range(2):
+        axes[row, 0].set_ylabel(f"{split} loss")
+    legend_below(fig, axes[0, 0])
+    fig.suptitle("Loss along trained curves between two models (barriers as % of the mean endpoint loss)")
+    return fig
+
+
 def _barrier_values(pairs: pd.DataFrame, alignment: str, split: str, barrier: str) -> tuple[np.ndarray, list[str]]:
     """Symmetric [n, n] matrix of one barrier over the matrix models, ordered by their order value; and tick labels."""
     part = pairs[pairs["in_matrix"] & (pairs["alignment"] == alignment) & (pairs["split"] == split)]

@@ -1,7 +1,8 @@
-"""The study's own (short) training: affine stitches between endpoints and basin-hopping runs.
+"""The study's own (short) training: affine stitches between endpoints, basin-hopping runs and the bends of curves.
 
-Both train full-batch on fixed splits of the bundle with AdamW at a constant learning rate (no weight decay); the
-instance axis holds the stitched pairs, and the (direction, lambda) hopping runs.
+All train on fixed splits of the bundle with AdamW at a constant learning rate (no weight decay); the instance axis
+holds the stitched pairs, the (direction, lambda) hopping runs and the (pair, alignment, curve) bends. Stitches and
+hops are full-batch; a bend takes a minibatch and a point t ~ U[0, 1] of its curve per update.
 """
 
 from __future__ import annotations
@@ -17,12 +18,16 @@ from toymodels.artifacts import tensors_checksum
 from toymodels.grid import derive_seed
 from toymodels.studies.connectivity.bundle import Bundle, Endpoint
 from toymodels.studies.connectivity.families import evaluate, family_of
-from toymodels.training import Stages, TrainConfig, TrainResult, train
+from toymodels.studies.connectivity.landscape import curve_coefficients
+from toymodels.training import Stages, TrainConfig, TrainResult, step_generator, train
 
 # (A, B) by representative: same class twice, across classes both ways, and A stitched to itself (control).
 STITCH_PAIRS = (("high1", "high2"), ("low1", "low2"), ("low1", "high1"), ("high1", "low1"), ("high1", "high1"))
 # Basin hopping: A trained towards pi(B), from the low class to the high class and back.
 HOP_PAIRS = (("low1", "high1"), ("high1", "low1"))
+# Curves: one pair of each pair type (high-high, low-low, low-high), each with a Bezier curve and a polygonal chain.
+CURVE_PAIRS = (("high1", "high2"), ("low1", "low2"), ("low1", "high1"))
+TRAINED_CURVES = ("bezier", "chain")
 
 
 def stitch_init(za: torch.Tensor, zb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -136,23 +141,83 @@ def train_hops(params: Mapping[str, Any], bundle: Bundle, seed: int, stages: Sta
     return hop, settle
 
 
+def curve_setup(params: Mapping[str, Any], bundle: Bundle) -> list[tuple[Endpoint, Endpoint, str, dict, str]]:
+    """(A, B, alignment, B aligned to A, curve) per bend instance: pair-major, then naive and ``curve_alignment``,
+    then TRAINED_CURVES."""
+    family = family_of(bundle.source, bundle.endpoints[0].params)
+    reps = bundle.representatives()
+    runs = []
+    for a_name, b_name in CURVE_PAIRS:
+        a, b = reps[a_name], reps[b_name]
+        x, _ = pair_split(bundle, a, b, "train")
+        for method in ("naive", params["curve_alignment"]):
+            aligned = family.align(method, bundle.weights(a), bundle.weights(b), x)
+            runs.extend((a, b, method, aligned, curve) for curve in TRAINED_CURVES)
+    return runs
+
+
+def train_curves(params: Mapping[str, Any], bundle: Bundle, seed: int, stages: Stages) -> TrainResult:
+    """Train the bend of every curve_setup curve from A to aligned B on the expected loss over t ~ U[0, 1] (Garipov et
+    al. 2018): each update draws one t per curve and, per pair's data, a minibatch of ``curve_batch`` samples of its
+    stitch split (the train split stays unseen, like the test split). The bend starts at the midpoint of A and B, where
+    both curves are the straight line; the learning rate decays from ``curve_lr`` to 0 on a cosine, so the bends end
+    where the minibatch noise has died down."""
+    family = family_of(bundle.source, bundle.endpoints[0].params)
+    runs = curve_setup(params, bundle)
+    names = family.names
+    ends_a = {n: torch.stack([bundle.weights(a)[n] for a, _, _, _, _ in runs]) for n in names}
+    ends_b = {n: torch.stack([aligned[n] for _, _, _, aligned, _ in runs]) for n in names}
+    model = {n: (ends_a[n] + ends_b[n]) / 2 for n in names}
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for i, (a, b, _, _, _) in enumerate(runs):
+        groups.setdefault(tuple(sorted({a.dataset, b.dataset})), []).append(i)
+    data = {key: pair_split(bundle, runs[rows[0]][0], runs[rows[0]][1], "stitch") for key, rows in groups.items()}
+    kinds, batch = [curve for *_, curve in runs], int(params["curve_batch"])
+
+    def loss_fn(step: int) -> torch.Tensor:
+        generator = step_generator(seed, step)
+        t = torch.rand(len(runs), generator=generator)
+        coefficients = torch.stack([torch.cat(curve_coefficients(kind, t[i:i + 1])) for i, kind in enumerate(kinds)])
+        out = torch.zeros(len(runs))
+        for key, rows in groups.items():
+            x, y = data[key]
+            picked = torch.randperm(x.shape[0], generator=generator)[:batch]
+            index = torch.tensor(rows)
+            c = coefficients[index]
+            point = {n: sum(c[:, j].view(-1, *[1] * (model[n].ndim - 1)) * w[n][index] for j, w in enumerate((ends_a, model, ends_b)))
+                     for n in names}
+            prediction = family.decode(point, family.encode(point, x[picked]))
+            out = out.index_put((index,), (prediction - y[picked]).pow(2).sum(2).mean(1))
+        return out
+
+    config = TrainConfig(steps=int(params["curve_steps"]), lr=float(params["curve_lr"]), optimizer="adamw",
+                         schedule="warmup_cosine", history_points=int(params["history_points"]), checkpoint_points=2,
+                         progress=False)
+    return stages.run("curve", partial(train, model, loss_fn, config, _seeds(seed, "curve", len(runs)),
+                                       fingerprint=stages.fingerprint, description="connectivity curves"))
+
+
 def train_model(params: Mapping[str, Any], data: Mapping[str, torch.Tensor], seeds: list[int],
                 device: torch.device | str = "cpu", resume_path: str | Path | None = None) -> TrainResult:
-    """Stitches and hops of one cell as one result: weights ``stitch/M``, ``stitch/c``, ``hop/<name>`` (after settling);
-    history rows carry ``run`` = stitch | hop | settle (settle steps continue the hop's count). Short, full-batch,
-    CPU-sized runs; stitch, hop and settle are the stages of one resumable run (:class:`~toymodels.training.Stages`)
-    whose fingerprint holds the bundle's checksum too, as the bundle is not fixed by the cell's parameters."""
+    """Stitches, hops and curve bends of one cell as one result: weights ``stitch/M``, ``stitch/c``, ``hop/<name>``
+    (after settling), ``curve/<name>`` (the bends, in curve_setup order); history rows carry ``run`` = stitch | hop |
+    settle | curve (settle steps continue the hop's count). Short, CPU-sized runs; stitch, hop, settle and curve are
+    the stages of one resumable run (:class:`~toymodels.training.Stages`) whose fingerprint holds the bundle's checksum
+    too, as the bundle is not fixed by the cell's parameters."""
     bundle = Bundle(data, params)
     stages = Stages(resume_path, {"params": params, "seeds": seeds, "bundle": tensors_checksum(data)}, device)
     stitch = train_stitches(params, bundle, seeds[0], stages)
     hop, settle = train_hops(params, bundle, seeds[0], stages)
+    curve = train_curves(params, bundle, seeds[0], stages)
     stages.clear()
     hop_steps = int(params["hop_steps"])
     history = pd.concat([stitch.history.assign(run="stitch"), hop.history.assign(run="hop"),
-                         settle.history.assign(run="settle", step=settle.history["step"] + hop_steps)], ignore_index=True)
+                         settle.history.assign(run="settle", step=settle.history["step"] + hop_steps),
+                         curve.history.assign(run="curve")], ignore_index=True)
     checkpoints: dict[int, dict[str, torch.Tensor]] = {}
-    for prefix, result, offset in (("stitch", stitch, 0), ("hop", hop, 0), ("hop", settle, hop_steps)):
+    for prefix, result, offset in (("stitch", stitch, 0), ("hop", hop, 0), ("hop", settle, hop_steps), ("curve", curve, 0)):
         for step, tensors in result.checkpoints.items():
             checkpoints.setdefault(step + offset, {}).update({f"{prefix}/{n}": t for n, t in tensors.items()})
-    weights = {"stitch/M": stitch.params["M"], "stitch/c": stitch.params["c"], **{f"hop/{n}": t for n, t in settle.params.items()}}
+    weights = {"stitch/M": stitch.params["M"], "stitch/c": stitch.params["c"], **{f"hop/{n}": t for n, t in settle.params.items()},
+               **{f"curve/{n}": t for n, t in curve.params.items()}}
     return TrainResult(weights, history, checkpoints)

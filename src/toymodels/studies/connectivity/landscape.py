@@ -1,4 +1,4 @@
-"""Formulas of the connectivity study: interpolation, barriers, MLI bumps, matchings, neuron correlations."""
+"""Formulas of the connectivity study: interpolation, curves, barriers, MLI bumps, matchings, neuron correlations."""
 
 from __future__ import annotations
 
@@ -22,6 +22,37 @@ def interpolate(a: Weights, b: Weights, alpha: torch.Tensor) -> dict[str, torch.
     for name in a:
         shape = (-1,) + (1,) * a[name].dim()
         out[name] = (1 - alpha.view(shape)) * a[name] + alpha.view(shape) * b[name]
+    return out
+
+
+CURVES = ("line", "bezier", "chain")
+
+
+def curve_coefficients(kind: str, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(c_A, c_bend, c_B) of theta(t) = c_A theta_A + c_bend theta_bend + c_B theta_B, for t in [0, 1] (Garipov et al. 2018).
+
+    line: (1 - t, 0, t); bezier, the quadratic Bezier curve: ((1 - t)^2, 2 t (1 - t), t^2); chain, the polygonal chain
+    A -> bend -> B with its corner at t = 1/2: (1 - 2t, 2t, 0) for t <= 1/2, (0, 2 - 2t, 2t - 1) after.
+    """
+    zero = torch.zeros_like(t)
+    if kind == "line":
+        return 1 - t, zero, t
+    if kind == "bezier":
+        return (1 - t) ** 2, 2 * t * (1 - t), t**2
+    if kind == "chain":
+        first = t <= 0.5
+        return (torch.where(first, 1 - 2 * t, zero), torch.where(first, 2 * t, 2 - 2 * t),
+                torch.where(first, zero, 2 * t - 1))
+    raise ValueError(f"curve must be one of {CURVES}, got {kind!r}")
+
+
+def curve_points(a: Weights, bend: Weights, b: Weights, kind: str, t: torch.Tensor) -> dict[str, torch.Tensor]:
+    """theta(t) of the curve ``kind`` from a through bend to b for every t, stacked as the instance axis."""
+    coefficients = curve_coefficients(kind, t)
+    out = {}
+    for name in a:
+        ca, cm, cb = (c.view((-1,) + (1,) * a[name].dim()) for c in coefficients)
+        out[name] = ca * a[name] + cm * bend[name] + cb * b[name]
     return out
 
 

@@ -11,8 +11,16 @@ import torch
 
 from toymodels.studies.connectivity.bundle import Bundle, Endpoint
 from toymodels.studies.connectivity.families import evaluate, family_of
-from toymodels.studies.connectivity.fit import STITCH_PAIRS, hop_setup, pair_split, stitched_output
-from toymodels.studies.connectivity.landscape import alphas, barriers, interpolate, mli_bumps, neuron_correlations, relative_distance
+from toymodels.studies.connectivity.fit import STITCH_PAIRS, curve_setup, hop_setup, pair_split, stitched_output
+from toymodels.studies.connectivity.landscape import (
+    alphas,
+    barriers,
+    curve_points,
+    interpolate,
+    mli_bumps,
+    neuron_correlations,
+    relative_distance,
+)
 
 SPLITS = ("train", "test")
 
@@ -143,6 +151,38 @@ def hopping_table(params: Mapping[str, Any], bundle: Bundle, family, model: Mapp
     return pd.DataFrame(rows)
 
 
+def curves_table(params: Mapping[str, Any], bundle: Bundle, family, model: Mapping[str, torch.Tensor],
+                 alpha: torch.Tensor) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """curves (barriers along each trained curve and along the straight line of the same pair and alignment, per split)
+    and curve_paths (loss at every t of each)."""
+    classes, names = bundle.classes(), list(params["class_names"])
+    rows, points = [], []
+    lines_done = set()
+    for i, (a, b, method, aligned, curve) in enumerate(curve_setup(params, bundle)):
+        wa = bundle.weights(a)
+        bend = {n: model[f"curve/{n}"][i] for n in family.names}
+        described = _describe(bundle, classes, names, a, b)
+        shown = [curve] if (a.index, b.index, method) in lines_done else ["line", curve]
+        lines_done.add((a.index, b.index, method))
+        for kind in shown:
+            for split in SPLITS:
+                x, y = pair_split(bundle, a, b, split)
+                with torch.no_grad():
+                    loss, error = evaluate(family, curve_points(wa, bend, aligned, kind, alpha), x, y)
+                mean_endpoints, linear = barriers(alpha, loss)
+                rows.append({**described, "alignment": method, "permuted": method != "naive", "curve": kind,
+                             "split": split, "loss_a": float(loss[0]), "loss_b": float(loss[-1]),
+                             "max_loss": float(loss.max()), "loss_middle": float(loss[len(loss) // 2]),
+                             "barrier_mean_endpoints": mean_endpoints, "barrier_linear": linear,
+                             "relative_barrier": mean_endpoints / max((float(loss[0]) + float(loss[-1])) / 2, 1e-30),
+                             "error_max": float(error.max())})
+                points.extend({"model_a": a.model, "seed_a": a.seed, "model_b": b.model, "seed_b": b.seed,
+                               "pair_type": described["pair_type"], "alignment": method, "curve": kind, "split": split,
+                               "t": float(t), "loss": float(lo), "error": float(er)}
+                              for t, lo, er in zip(alpha, loss, error))
+    return pd.DataFrame(rows), pd.DataFrame(points)
+
+
 def universality_table(bundle: Bundle, family) -> pd.DataFrame:
     """Correlation over the test split of each hidden unit of A with its partner in B (another seed of the same source
     cell): paired by activation matching, and by index (naive) as the chance baseline; NaN for dead units."""
@@ -172,7 +212,8 @@ def measure_cell(params: Mapping[str, Any], seeds: list[int], data: Mapping[str,
     alpha = alphas(int(params["n_alpha"]))
     pairs, paths = connectivity_tables(params, bundle, family, alpha)
     mli, mli_paths = mli_tables(bundle, family, alpha, list(params["class_names"]))
-    return {"pairs": pairs, "paths": paths, "mli": mli, "mli_paths": mli_paths,
+    curves, curve_paths = curves_table(params, bundle, family, model, alpha)
+    return {"pairs": pairs, "paths": paths, "mli": mli, "mli_paths": mli_paths, "curves": curves, "curve_paths": curve_paths,
             "stitching": stitching_table(params, bundle, family, model),
             "hopping": hopping_table(params, bundle, family, model, alpha),
             "universality": universality_table(bundle, family)}
