@@ -13,8 +13,10 @@ from toymodels.plotting import (
     PALETTE,
     TEXT_WIDTH_IN,
     heatmap_panel,
+    legend_below,
     log_scale,
     new_figure,
+    new_panels,
     sweep_lines,
     value_colors,
     vector_fan,
@@ -159,9 +161,9 @@ def repeated(tables: Tables, options: Mapping[str, Any]):
     repeated = tables["repeated"]
     trajectory, points, features = repeated["trajectory"], repeated["datapoints"], repeated["features"]
     counts = sorted(trajectory["repeat_count"].unique())
-    fig, axes = new_figure(1, 1 + len(counts), size=(3.0, 3.0))
+    fig, axes = new_panels(1 + len(counts), size=(3.0, 2.6), max_columns=2)
     colors = value_colors(counts, log=True)
-    ax = axes[0, 0]
+    ax = axes[0]
     for r in counts:
         part = trajectory[trajectory["repeat_count"] == r]
         if r > 1:
@@ -171,17 +173,17 @@ def repeated(tables: Tables, options: Mapping[str, Any]):
     ax.set_xscale("symlog", linthresh=10)
     ax.set_xlabel("training step")
     ax.set_ylabel("data-point dimensionality")
-    ax.legend(fontsize=6)
+    legend_below(fig, ax)
     ax.set_title("data-point dimensionality over training")
     for column, r in enumerate(counts, start=1):
         p = points[(points["repeat_count"] == r) & (points["seed"] == 0)]
         f = features[(features["repeat_count"] == r) & (features["seed"] == 0)]
         limit = 1.1 * float(max(np.hypot(p["x"], p["y"]).max(), np.hypot(f["x"], f["y"]).max()))
-        vector_fan(axes[0, column], f["x"], f["y"], FEATURE_COLOR, limit, alpha=0.3)
-        vector_fan(axes[0, column], p["x"], p["y"], DATAPOINT_COLOR, limit, alpha=0.5, highlight=p["repeated"].to_numpy(bool))
-        axes[0, column].set_title(f"final model, R = {r}")
+        vector_fan(axes[column], f["x"], f["y"], FEATURE_COLOR, limit, alpha=0.3)
+        vector_fan(axes[column], p["x"], p["y"], DATAPOINT_COLOR, limit, alpha=0.5, highlight=p["repeated"].to_numpy(bool))
+        axes[column].set_title(f"final model, R = {r}")
     fig.suptitle(f"One training sample repeated R times (T = {trajectory['T'].iloc[0]}, m = {trajectory['m'].iloc[0]});\n"
-                 "right: seed 0's features (blue) and training points (vermillion), the repeated one circled")
+                 "other panels: seed 0's features (blue) and training points (vermillion), the repeated one circled")
     return fig
 
 

@@ -9,7 +9,7 @@ import pandas as pd
 from scipy.stats import spearmanr
 from sklearn.metrics import roc_auc_score
 
-from toymodels.plotting import CATEGORICAL, PALETTE, new_figure, sweep_lines, value_colors
+from toymodels.plotting import CATEGORICAL, PALETTE, new_figure, new_panels, sweep_lines, value_colors
 
 Tables = Mapping[str, Mapping[str, pd.DataFrame]]
 
@@ -36,8 +36,8 @@ def _chosen_d(table: pd.DataFrame, options: Mapping[str, Any]) -> list[int]:
 def signal_evolution(tables: Tables, options: Mapping[str, Any]):
     sweep, seed = tables["sweep"], int(options.get("seed", 0))
     ds = _chosen_d(sweep["instances"], options)
-    fig, axes = new_figure(1, len(ds), size=(3.4, 3.0))
-    for ax, d in zip(axes[0], ds):
+    fig, axes = new_panels(len(ds), size=(3.4, 2.6), max_columns=2)
+    for ax, d in zip(axes, ds):
         signals = _pick(sweep["signals"], d=d, seed=seed)
         signals = signals[signals["step"] > 0]
         instance = _pick(sweep["instances"], d=d, seed=seed).iloc[0]
@@ -52,7 +52,7 @@ def signal_evolution(tables: Tables, options: Mapping[str, Any]):
         ax.set_xlabel("training step")
         ax.set_title(f"d = {d}: {len(alive)} survivors, test acc {instance['test_accuracy']:.2f}")
         ax.legend(fontsize=6, loc="upper left")
-    axes[0, 0].set_ylabel("signal $S_k(t)$")
+        ax.set_ylabel("signal $S_k(t)$")
     fig.suptitle(f"Fourier signal of the embedding per frequency (seed {seed}; grey: dead frequencies)")
     return fig
 
@@ -63,9 +63,9 @@ def fourier_planes(tables: Tables, options: Mapping[str, Any]):
     planes = _pick(sweep["planes"], d=d, seed=seed)
     frequencies = _pick(sweep["frequencies"], d=d, seed=seed).set_index("k")
     ks = sorted(planes["k"].unique())
-    fig, axes = new_figure(1, max(1, len(ks)), size=(2.6, 2.8))
+    fig, axes = new_panels(len(ks), size=(2.6, 2.8))
     p = int(sweep["instances"]["p"].iloc[0])
-    for ax, k in zip(axes[0], ks):
+    for ax, k in zip(axes, ks):
         part = planes[planes["k"] == k].sort_values("token")
         order = np.argsort((part["token"].to_numpy() * k) % p)
         x, y = part["x"].to_numpy()[order], part["y"].to_numpy()[order]
@@ -77,11 +77,11 @@ def fourier_planes(tables: Tables, options: Mapping[str, Any]):
         ax.set_aspect("equal")
         ax.set_title(f"k = {k}, $S_k$ = {frequencies.loc[k, 'final_signal']:.1f}")
         ax.set_xlabel("Re-direction of $c_k$")
+        ax.set_ylabel("Im-direction of $c_k$")
     if ks:
-        axes[0, 0].set_ylabel("Im-direction of $c_k$")
-        fig.colorbar(points, ax=axes[0, -1], label="token a")
+        fig.colorbar(points, ax=axes, label="token a", shrink=0.8)
     else:
-        axes[0, 0].text(0.5, 0.5, "no surviving frequency", ha="center", transform=axes[0, 0].transAxes)
+        axes[0].text(0.5, 0.5, "no surviving frequency", ha="center", transform=axes[0].transAxes)
     fig.suptitle(f"Final embedding on the Fourier plane of each surviving frequency (d = {d}, seed {seed});\n"
                  "the line joins tokens in order of a k mod p)")
     return fig
@@ -184,15 +184,14 @@ def ode(tables: Tables, options: Mapping[str, Any]):
     pivot = matrix[matrix["j"] > 0].pivot(index="k", columns="j", values="A")
     limit = float(np.abs(pivot.to_numpy()).max()) or 1.0
     image = axes[0, 1].imshow(pivot.to_numpy(), cmap="RdBu_r", vmin=-limit, vmax=limit, origin="upper")
-    ticks = [i for i, k in enumerate(pivot.index) if k in alive or k == 1 or k % 5 == 0]
-    for setter, labels in ((axes[0, 1].set_xticks, axes[0, 1].get_xticklabels), (axes[0, 1].set_yticks, axes[0, 1].get_yticklabels)):
-        setter(ticks, [str(pivot.index[i]) for i in ticks], fontsize=6)
-        for label in labels():
-            if int(label.get_text()) in alive:
-                label.set_color(PALETTE["vermillion"])
-                label.set_fontweight("bold")
+    ticks = [i for i, k in enumerate(pivot.index) if k == 1 or k % 10 == 0]
+    marks = [i for i, k in enumerate(pivot.index) if k in alive]
+    for axis in (axes[0, 1].xaxis, axes[0, 1].yaxis):  # labels every 10; survivors as long vermillion minor ticks
+        axis.set_ticks(ticks, [str(pivot.index[i]) for i in ticks], fontsize=6)
+        axis.set_ticks(marks, minor=True)
+    axes[0, 1].tick_params(which="minor", length=5, width=1.2, color=PALETTE["vermillion"])
     axes[0, 1].grid(False)
-    axes[0, 1].set_xlabel("source frequency j (red: survivors)")
+    axes[0, 1].set_xlabel(f"source frequency j\n(vermillion ticks: survivors {', '.join(map(str, alive))})")
     axes[0, 1].set_ylabel("frequency k")
     axes[0, 1].set_title(f"A ({method.replace('_', ' ')}): dS_k/dt per unit S_j")
     fig.colorbar(image, ax=axes[0, 1], shrink=0.8)

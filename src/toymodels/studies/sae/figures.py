@@ -62,19 +62,22 @@ def mmcs_curves(tables: Tables, options: Mapping[str, Any]):
             ax.plot(mean.index, mean.values, color=INIT_COLORS[init], lw=1.4,
                     label=_init_label(init, lines["rare_ratio"].iloc[0]))
         reached = instances[instances["scenario"] == scenario]
+        spans, texts = [], []
         for threshold in THRESHOLDS:
             steps = reached[threshold_column(threshold)].dropna()
             ax.axhline(threshold, color=THRESHOLD_COLORS[threshold], lw=0.8, ls=":")
             if len(steps):
-                ax.axvspan(steps.min(), steps.max(), color=THRESHOLD_COLORS[threshold], alpha=0.18, lw=0,
-                           label=f"first reached {threshold:g}: steps {steps.min()}-{steps.max()} ({len(steps)}/{len(reached)} runs)")
+                spans.append(ax.axvspan(steps.min(), steps.max(), color=THRESHOLD_COLORS[threshold], alpha=0.18, lw=0))
+                texts.append(f"{threshold:g}: steps {steps.min()}-{steps.max()} ({len(steps)}/{len(reached)} runs)")
             else:
-                ax.plot([], [], color=THRESHOLD_COLORS[threshold], ls=":", label=f"{threshold:g} not reached by any run")
+                spans.append(ax.plot([], [], color=THRESHOLD_COLORS[threshold], ls=":")[0])
+                texts.append(f"{threshold:g}: not reached")
+        ax.legend(spans, texts, fontsize=6, loc="lower right", title="first reached", title_fontsize=6)
         ax.set_title(f"d/N = {scenario}, M = {int(reached['dict_size'].iloc[0])}")
         ax.set_xlabel("training step")
         ax.set_ylim(0, 1.0)
-        ax.legend(fontsize=6, loc="best")
     axes[0, 0].set_ylabel("MMCS (mean over seeds)")
+    legend_below(fig, axes[0, 0])
     fig.suptitle("Feature recovery by decoder initialisation (shaded: steps at which runs first reached 0.95 / 0.98 / 0.99)")
     return fig
 
