@@ -9,7 +9,7 @@ import pandas as pd
 from scipy.stats import spearmanr
 from sklearn.metrics import roc_auc_score
 
-from toymodels.plotting import CATEGORICAL, PALETTE, new_figure, new_panels, sweep_lines, value_colors
+from toymodels.plotting import CATEGORICAL, PALETTE, legend_below, new_figure, new_panels, sweep_lines, value_colors
 
 Tables = Mapping[str, Mapping[str, pd.DataFrame]]
 
@@ -179,7 +179,7 @@ def ode(tables: Tables, options: Mapping[str, Any]):
     ax.set_xlabel("training step")
     ax.set_ylabel("signal $S_k(t)$")
     ax.set_title(f"d = {d}, seed {seed}: true (solid) vs ODE")
-    ax.legend(fontsize=6)
+    legend_below(fig, ax)
     matrix = _pick(sweep["ode_matrix"], d=d, seed=seed, method=method)
     pivot = matrix[matrix["j"] > 0].pivot(index="k", columns="j", values="A")
     limit = float(np.abs(pivot.to_numpy()).max()) or 1.0
