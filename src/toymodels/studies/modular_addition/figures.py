@@ -162,7 +162,7 @@ def ode(tables: Tables, options: Mapping[str, Any]):
     sweep, seed = tables["sweep"], int(options.get("seed", 0))
     d = _chosen_d(sweep["instances"], options)[0]
     method = options.get("method", "lasso")
-    fig, axes = new_figure(1, 3, size=(3.8, 3.3))
+    fig, axes = new_figure(1, 3, size=(3.8, 4.6))
     signals = _pick(sweep["signals"], d=d, seed=seed).dropna(subset=["ode_lasso"])
     frequencies = _pick(sweep["frequencies"], d=d, seed=seed)
     alive = frequencies.query("survived")["k"].tolist()
@@ -207,7 +207,7 @@ def ode(tables: Tables, options: Mapping[str, Any]):
     axes[0, 2].set_xlabel("d")
     axes[0, 2].set_ylabel("$R^2$ (roll-out clipped at -1)")
     axes[0, 2].set_title(f"fit quality, first {int(ode['window_steps'].iloc[0])} steps")
-    axes[0, 2].legend(fontsize=6)
+    axes[0, 2].legend(fontsize=6, loc="lower right")
     alpha = float(ode.loc[ode["method"] == "lasso", "alpha"].iloc[0])
     fig.suptitle(f"Linear ODE dX/dt = AX + b on X = [S_1..S_K] (Lasso alpha = {alpha:g} vs least squares)")
     return fig
