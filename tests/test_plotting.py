@@ -17,6 +17,7 @@ from toymodels.plotting import (  # noqa: E402
     layout_check,
     legend_below,
     new_figure,
+    new_panels,
     save_figure,
     swept_log_axis,
 )
@@ -112,3 +113,12 @@ def test_legend_below_puts_one_legend_under_the_panels_in_the_columns_that_fit()
     legend_below(fig, axes[0, 0])
     assert fig.legends[0]._ncols == 1
     plt.close(fig)
+
+
+def test_many_panels_wrap_into_rows_and_the_empty_slots_are_removed():
+    fig, axes = new_panels(5, size=(2.0, 2.0))
+    assert len(axes) == 5 and len(fig.axes) == 5
+    assert fig.get_size_inches() == pytest.approx((6.0, 4.0))  # rows of 3 panels at 2 in: no shrinking
+    assert [ax.get_subplotspec().rowspan.start for ax in axes] == [0, 0, 0, 1, 1]
+    fig, axes = new_panels(2, size=(2.0, 2.0))
+    assert len(axes) == 2 and fig.get_size_inches() == pytest.approx((4.0, 2.0))

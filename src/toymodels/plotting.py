@@ -60,13 +60,13 @@ def new_figure(nrows: int = 1, ncols: int = 1, size: tuple[float, float] = (4.0,
 def new_panels(count: int, size: tuple[float, float] = (4.0, 3.0), max_columns: int = 3, **kwargs):
     """A figure of ``count`` panels in rows of at most ``max_columns`` (``size`` per panel, as :func:`new_figure`), so
     that many panels keep a readable size at the text width; returns the figure and the ``count`` axes in reading
-    order (the unused slots of the last row are hidden)."""
+    order (the unused slots of the last row are removed)."""
     columns = max(1, min(count, max_columns))
     rows = max(1, -(-count // columns))
     fig, axes = new_figure(rows, columns, size=size, **kwargs)
     flat = list(axes.flat)
     for ax in flat[count:]:
-        ax.set_visible(False)
+        ax.remove()
     return fig, flat[:max(count, 1)]
 
 
