@@ -81,17 +81,24 @@ def train_stitches(params: Mapping[str, Any], bundle: Bundle, seed: int, stages:
                                         description="connectivity stitching"))
 
 
-def hop_setup(params: Mapping[str, Any], bundle: Bundle) -> list[tuple[Endpoint, Endpoint, dict, float]]:
-    """(A, B, pi(theta_B) aligned to A, lambda) per hopping instance: direction-major, lambda-minor."""
+def aligned_pairs(bundle: Bundle, pairs: tuple[tuple[str, str], ...], methods: list[str]
+                  ) -> list[tuple[Endpoint, Endpoint, str, dict]]:
+    """(A, B, method, B aligned to A by method) for every pair of representatives and method, pair-major; matchings
+    use the pair's train split."""
     family = family_of(bundle.source, bundle.endpoints[0].params)
     reps = bundle.representatives()
-    runs = []
-    for a_name, b_name in HOP_PAIRS:
+    out = []
+    for a_name, b_name in pairs:
         a, b = reps[a_name], reps[b_name]
         x, _ = pair_split(bundle, a, b, "train")
-        target = family.align(params["hop_alignment"], bundle.weights(a), bundle.weights(b), x)
-        runs.extend((a, b, target, float(lam)) for lam in params["hop_lambdas"])
-    return runs
+        out.extend((a, b, method, family.align(method, bundle.weights(a), bundle.weights(b), x)) for method in methods)
+    return out
+
+
+def hop_setup(params: Mapping[str, Any], bundle: Bundle) -> list[tuple[Endpoint, Endpoint, dict, float]]:
+    """(A, B, pi(theta_B) aligned to A, lambda) per hopping instance: direction-major, lambda-minor."""
+    return [(a, b, target, float(lam)) for a, b, _, target in aligned_pairs(bundle, HOP_PAIRS, [params["hop_alignment"]])
+            for lam in params["hop_lambdas"]]
 
 
 def train_hops(params: Mapping[str, Any], bundle: Bundle, seed: int, stages: Stages) -> tuple[TrainResult, TrainResult]:
@@ -144,16 +151,9 @@ def train_hops(params: Mapping[str, Any], bundle: Bundle, seed: int, stages: Sta
 def curve_setup(params: Mapping[str, Any], bundle: Bundle) -> list[tuple[Endpoint, Endpoint, str, dict, str]]:
     """(A, B, alignment, B aligned to A, curve) per bend instance: pair-major, then naive and ``curve_alignment``,
     then TRAINED_CURVES."""
-    family = family_of(bundle.source, bundle.endpoints[0].params)
-    reps = bundle.representatives()
-    runs = []
-    for a_name, b_name in CURVE_PAIRS:
-        a, b = reps[a_name], reps[b_name]
-        x, _ = pair_split(bundle, a, b, "train")
-        for method in ("naive", params["curve_alignment"]):
-            aligned = family.align(method, bundle.weights(a), bundle.weights(b), x)
-            runs.extend((a, b, method, aligned, curve) for curve in TRAINED_CURVES)
-    return runs
+    return [(a, b, method, aligned, curve)
+            for a, b, method, aligned in aligned_pairs(bundle, CURVE_PAIRS, ["naive", params["curve_alignment"]])
+            for curve in TRAINED_CURVES]
 
 
 def train_curves(params: Mapping[str, Any], bundle: Bundle, seed: int, stages: Stages) -> TrainResult:
