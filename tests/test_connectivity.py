@@ -12,6 +12,7 @@ from toymodels.studies.connectivity.fit import curve_setup, stitch_init, stitche
 from toymodels.studies.connectivity.landscape import (
     alphas,
     barriers,
+    combine,
     curve_coefficients,
     curve_points,
     interpolate,
@@ -202,3 +203,9 @@ def test_a_trained_bend_lowers_the_naive_barrier_between_a_model_and_its_permute
         assert float(curve.max()) < 0.25 * float(line.max()), kind
     matched_line, _ = evaluate(family, interpolate(a, runs[2][3], t), x, y)
     assert float(matched_line.max()) == pytest.approx(0.0, abs=1e-8)  # weight matching undoes the planted permutation
+
+
+def test_combine_weights_each_instance_by_its_own_coefficients():
+    a, bend, b = {"w": torch.tensor([[1.0, 0.0], [2.0, 2.0]])}, {"w": torch.tensor([[0.0, 4.0], [0.0, 0.0]])}, {"w": torch.zeros(2, 2)}
+    out = combine(torch.tensor([[0.5, 0.5, 0.0], [0.25, 0.0, 0.75]]), a, bend, b)["w"]
+    assert torch.equal(out, torch.tensor([[0.5, 2.0], [0.5, 0.5]]))

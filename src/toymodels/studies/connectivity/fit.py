@@ -1,8 +1,8 @@
 """The study's own (short) training: affine stitches between endpoints, basin-hopping runs and the bends of curves.
 
-All train on fixed splits of the bundle with AdamW at a constant learning rate (no weight decay); the instance axis
-holds the stitched pairs, the (direction, lambda) hopping runs and the (pair, alignment, curve) bends. Stitches and
-hops are full-batch; a bend takes a minibatch and a point t ~ U[0, 1] of its curve per update.
+All train on fixed splits of the bundle with AdamW (no weight decay); the instance axis holds the stitched pairs, the
+(direction, lambda) hopping runs and the (pair, alignment, curve) bends. Stitches and hops are full-batch at a constant
+learning rate; a bend takes a minibatch and a point t ~ U[0, 1] of its curve per update, on a cosine decay.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from toymodels.artifacts import tensors_checksum
 from toymodels.grid import derive_seed
 from toymodels.studies.connectivity.bundle import Bundle, Endpoint
 from toymodels.studies.connectivity.families import evaluate, family_of
-from toymodels.studies.connectivity.landscape import curve_coefficients
+from toymodels.studies.connectivity.landscape import combine, curve_coefficients
 from toymodels.training import Stages, TrainConfig, TrainResult, step_generator, train
 
 # (A, B) by representative: same class twice, across classes both ways, and A stitched to itself (control).
@@ -183,11 +183,8 @@ def train_curves(params: Mapping[str, Any], bundle: Bundle, seed: int, stages: S
             x, y = data[key]
             picked = torch.randperm(x.shape[0], generator=generator)[:batch]
             index = torch.tensor(rows)
-            c = coefficients[index]
-            point = {n: sum(c[:, j].view(-1, *[1] * (model[n].ndim - 1)) * w[n][index] for j, w in enumerate((ends_a, model, ends_b)))
-                     for n in names}
-            prediction = family.decode(point, family.encode(point, x[picked]))
-            out = out.index_put((index,), (prediction - y[picked]).pow(2).sum(2).mean(1))
+            point = combine(coefficients[index], *({n: w[n][index] for n in names} for w in (ends_a, model, ends_b)))
+            out = out.index_put((index,), evaluate(family, point, x[picked], y[picked])[0])
         return out
 
     config = TrainConfig(steps=int(params["curve_steps"]), lr=float(params["curve_lr"]), optimizer="adamw",

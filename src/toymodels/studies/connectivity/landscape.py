@@ -46,14 +46,20 @@ def curve_coefficients(kind: str, t: torch.Tensor) -> tuple[torch.Tensor, torch.
     raise ValueError(f"curve must be one of {CURVES}, got {kind!r}")
 
 
-def curve_points(a: Weights, bend: Weights, b: Weights, kind: str, t: torch.Tensor) -> dict[str, torch.Tensor]:
-    """theta(t) of the curve ``kind`` from a through bend to b for every t, stacked as the instance axis."""
-    coefficients = curve_coefficients(kind, t)
+def combine(coefficients: torch.Tensor, a: Weights, bend: Weights, b: Weights) -> dict[str, torch.Tensor]:
+    """c_A a + c_bend bend + c_B b for every row of ``coefficients`` [n, 3]; a, bend and b carry a leading instance
+    axis of n or 1 (broadcast)."""
     out = {}
     for name in a:
-        ca, cm, cb = (c.view((-1,) + (1,) * a[name].dim()) for c in coefficients)
+        ca, cm, cb = (coefficients[:, j].view((-1,) + (1,) * (a[name].dim() - 1)) for j in range(3))
         out[name] = ca * a[name] + cm * bend[name] + cb * b[name]
     return out
+
+
+def curve_points(a: Weights, bend: Weights, b: Weights, kind: str, t: torch.Tensor) -> dict[str, torch.Tensor]:
+    """theta(t) of the curve ``kind`` from a through bend to b (single models) for every t, stacked as the instance axis."""
+    one = [{n: w[None] for n, w in weights.items()} for weights in (a, bend, b)]
+    return combine(torch.stack(curve_coefficients(kind, t), dim=1), *one)
 
 
 def barriers(alpha: torch.Tensor, losses: torch.Tensor) -> tuple[float, float]:
