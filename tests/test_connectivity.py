@@ -1,8 +1,10 @@
-"""Hand-checked cases of the connectivity formulas: barriers, curves, MLI bumps, matching, stitching, correlations."""
+"""Hand-checked cases of the connectivity formulas: barriers, curves, basins, seed pairs, MLI bumps, matching,
+stitching, correlations."""
 
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -12,6 +14,7 @@ from toymodels.studies.connectivity.fit import curve_setup, stitch_init, stitche
 from toymodels.studies.connectivity.landscape import (
     alphas,
     barriers,
+    basin_labels,
     combine,
     curve_coefficients,
     curve_points,
@@ -22,6 +25,7 @@ from toymodels.studies.connectivity.landscape import (
     procrustes,
     relative_distance,
 )
+from toymodels.studies.connectivity.measure import basin_tables, connectivity_tables, seed_pairs_table
 from toymodels.training import Stages
 
 
@@ -157,9 +161,10 @@ def test_cell_labels_name_models_by_the_hyperparameters_that_differ():
     assert cell_labels([{"lr": 0.1}]) == ["default"]
 
 
-def _teacher_bundle(k: int = 6, d: int = 3) -> dict[str, torch.Tensor]:
+def _teacher_bundle(k: int = 6, d: int = 3, cells: tuple[str, ...] = ("c0", "c1", "c2", "c3")) -> dict[str, torch.Tensor]:
     """Four one-hidden-layer models whose top two (by #mono) are a teacher and a hidden-unit permutation of it; targets
-    are the teacher's outputs, so both have loss 0 and any barrier between them comes from the path."""
+    are the teacher's outputs, so both have loss 0 and any barrier between them comes from the path. ``cells`` names
+    each model's source cell (models of one cell are its seeds); init = final weights."""
     g = torch.Generator().manual_seed(3)
     teacher = {"W1": torch.randn(k, d, generator=g), "b1": torch.rand(k, generator=g), "W2": torch.randn(d, k, generator=g)}
     family = OneHiddenLayer("relu")
@@ -168,7 +173,7 @@ def _teacher_bundle(k: int = 6, d: int = 3) -> dict[str, torch.Tensor]:
     for j, weights in enumerate(models):
         for which in ("model", "init"):
             tensors.update({f"{which}/{j}/{n}": t.clone() for n, t in weights.items()})
-        index.append({"model": "m", "seed": j, "dataset": 0, "cell": f"c{j}", "params": {"nonlinearity": "relu"},
+        index.append({"model": "m", "seed": j, "dataset": 0, "cell": cells[j], "params": {"nonlinearity": "relu", "k": k},
                       "instance": {"mono_fraction_features": j / 4, "loss": 1.0}})
     for name, size in (("train", 256), ("stitch", 1024), ("test", 256)):
         x = torch.randn(size, d, generator=g)
@@ -185,7 +190,8 @@ def evaluate_outputs(family, w, x):
 
 def test_a_trained_bend_lowers_the_naive_barrier_between_a_model_and_its_permuted_copy():
     params = {"source_where": {}, "source_grid": "g", "order_by": "mono_fraction_features", "matrix_seeds": "all",
-              "curve_alignment": "weight", "curve_steps": 300, "curve_lr": 3e-2, "curve_batch": 128, "history_points": 3}
+              "analyses": ["curves"], "curve_alignment": "weight", "curve_steps": 300, "curve_lr": 3e-2, "curve_batch": 128,
+              "history_points": 3}
     bundle = Bundle(_teacher_bundle(), params)
     runs = curve_setup(params, bundle)
     assert [(a.seed, b.seed, method, kind) for a, b, method, _, kind in runs[:4]] == [
@@ -209,3 +215,57 @@ def test_combine_weights_each_instance_by_its_own_coefficients():
     a, bend, b = {"w": torch.tensor([[1.0, 0.0], [2.0, 2.0]])}, {"w": torch.tensor([[0.0, 4.0], [0.0, 0.0]])}, {"w": torch.zeros(2, 2)}
     out = combine(torch.tensor([[0.5, 0.5, 0.0], [0.25, 0.0, 0.75]]), a, bend, b)["w"]
     assert torch.equal(out, torch.tensor([[0.5, 2.0], [0.5, 0.5]]))
+
+
+def test_complete_linkage_basins_split_a_chain_that_single_linkage_would_join():
+    near, far = 0.1, 1.0
+    blocks = np.array([[0, near, far, far], [near, 0, far, far], [far, far, 0, near], [far, far, near, 0]])
+    assert basin_labels(blocks, 0.2).tolist() == [0, 0, 1, 1]
+    assert basin_labels(blocks, 1.0).tolist() == [0, 0, 0, 0]
+    assert basin_labels(blocks, 0.05).tolist() == [0, 1, 2, 3]
+    chain = np.array([[0, 0.1, 0.3], [0.1, 0, 0.1], [0.3, 0.1, 0]])  # 0-1 and 1-2 near, 0-2 not
+    assert basin_labels(chain, 0.2).tolist() in ([0, 0, 1], [0, 1, 1])
+    assert basin_labels(-blocks, 0.0).tolist() == [0, 0, 0, 0]  # negative barriers count as 0
+
+
+BASIN_PARAMS = {"source_where": {}, "source_grid": "g", "order_by": "mono_fraction_features", "matrix_seeds": "all",
+                "analyses": ["matrix", "basins", "seed_pairs"], "class_names": ["poly", "mono"],
+                "basin_alignment": "weight", "basin_margin": 1.0, "sweep_key": "k"}
+
+
+def test_seed_pairs_of_a_planted_permutation_have_zero_matched_barrier_trained_and_at_init():
+    bundle = Bundle(_teacher_bundle(cells=("c0", "c1", "t", "t")), BASIN_PARAMS)
+    table = seed_pairs_table(BASIN_PARAMS, bundle, OneHiddenLayer("relu"), alphas(25))
+    assert set(zip(table["seed_a"], table["seed_b"])) == {(2, 3)}  # only the two seeds of cell t are a seed pair
+    assert set(table["state"]) == {"trained", "init"} and set(table["sweep_value"]) == {6.0}
+    test = table[table["split"] == "test"].set_index(["state", "alignment"])
+    for state in ("trained", "init"):
+        assert test.loc[(state, "weight"), "barrier_mean_endpoints"] == pytest.approx(0.0, abs=1e-8)
+        assert test.loc[(state, "naive"), "barrier_mean_endpoints"] > 0.1
+    assert test.loc[("trained", "naive"), "relative_barrier"] > 1e6  # endpoint loss 0: the relative barrier explodes
+
+
+def test_basins_put_the_planted_copies_together_and_every_other_model_apart():
+    bundle = Bundle(_teacher_bundle(cells=("c0", "c1", "t", "t")), BASIN_PARAMS)
+    pairs, _ = connectivity_tables(BASIN_PARAMS, bundle, OneHiddenLayer("relu"), alphas(25))
+    basins, counts = basin_tables(BASIN_PARAMS, bundle, pairs)
+    assert basins["within_seed_barrier"].iloc[0] == pytest.approx(0.0, abs=1e-8)  # t's two seeds, matched
+    assert basins["n_basins"].iloc[0] == 3
+    labels = dict(zip(basins["seed"], basins["basin"]))
+    assert labels[2] == labels[3] and len({labels[0], labels[1], labels[2]}) == 3
+    by_ratio = counts.set_index("threshold_ratio")["n_basins"]
+    assert by_ratio.loc[1.0] == 3 and by_ratio.iloc[0] == 4 and by_ratio.iloc[-1] == 1  # threshold 0 .. the largest barrier
+    assert counts["threshold"].is_monotonic_increasing and counts["n_basins"].is_monotonic_decreasing
+
+
+def test_contradicting_cell_keys_fail_before_any_work_with_the_key_named():
+    from toymodels.config import load_config_file
+    from toymodels.studies.connectivity import check_cell
+
+    config = load_config_file("config/quick.yaml")
+    cell = {**config["studies"]["connectivity"]["defaults"], "source_grid": "neurons", "source_where": {}}
+    check_cell({**cell, "sweep_key": "k"}, config)
+    with pytest.raises(ValueError, match="sweep_key 'frequencies' must be a numeric hyperparameter"):
+        check_cell({**cell, "sweep_key": "frequencies"}, config)
+    with pytest.raises(ValueError, match="needs matrix_seeds: all"):
+        check_cell({**cell, "analyses": ["matrix", "basins"], "matrix_seeds": "best"}, config)

@@ -25,8 +25,9 @@ def pairs(*rows: tuple[str, str, bool, float, float]) -> pd.DataFrame:
         class_a, class_b = kind.split("-")
         row = {"pair_type": kind, "class_a": class_a, "class_b": class_b, "alignment": alignment, "same_cell": same,
                "cell_a": f"c{index}", "seed_a": 0, "seed_b": 1, "mono_a": 0.5 if class_a == "mono" else 0.05,
-               "mono_b": 0.5 if class_b == "mono" else 0.05, "barrier_mean_endpoints": barrier, "loss_a": loss, "loss_b": loss}
-        frame += [{**row, "split": "test"}, {**row, "split": "train", "barrier_mean_endpoints": 99.0}]
+               "mono_b": 0.5 if class_b == "mono" else 0.05, "barrier_mean_endpoints": barrier, "loss_a": loss, "loss_b": loss,
+               "relative_barrier": barrier / loss}
+        frame += [{**row, "split": "test"}, {**row, "split": "train", "barrier_mean_endpoints": 99.0, "relative_barrier": 99.0 / loss}]
     return pd.DataFrame(frame)
 
 
@@ -106,3 +107,39 @@ def test_every_claim_names_a_default_config_figure_and_grid():
     for claim in CLAIMS:
         assert claim.figure in study["figures"], claim.id
         assert set(claim.grids) <= set(study["grids"]), claim.id
+
+
+def seed_pairs(values: dict[float, float], state: str = "trained", alignment: str = "naive") -> pd.DataFrame:
+    """Test-split seed pairs of two groups at the swept values given (barrier per value; group b's doubled), plus
+    rows of the other state, alignment and split, which the claims ignore."""
+    rows = [{"group": group, "sweep_value": x, "state": state, "alignment": alignment, "split": "test",
+             "barrier_mean_endpoints": scale * y, "relative_barrier": scale * y}
+            for group, scale in (("a", 1.0), ("b", 2.0)) for x, y in values.items()]
+    rows += [{**row, "state": "init" if state == "trained" else "trained", "barrier_mean_endpoints": 9.0,
+              "relative_barrier": 9.0} for row in rows]
+    rows += [{**row, "alignment": "weight" if alignment == "naive" else "naive", "split": "train",
+              "barrier_mean_endpoints": -9.0, "relative_barrier": -9.0} for row in rows]
+    return pd.DataFrame(rows)
+
+
+def test_barrier_trends_with_width_and_difficulty_need_the_rank_correlation_and_the_end_points():
+    falling = {32: 0.3, 64: 0.2, 128: 0.25, 256: 0.1}
+    row = judge("barrier_falls_with_width", width={"seed_pairs": seed_pairs(falling)})
+    assert row["verdict"] == REPRODUCED
+    assert row["measured"] == ("naive test barrier at k = 32, 64, 128, 256: a: 0.3, 0.2, 0.25, 0.1 (Spearman -0.80); "
+                               "b: 0.6, 0.4, 0.5, 0.2 (Spearman -0.80)")
+    rising_end = {32: 0.3, 64: 0.2, 128: 0.1, 256: 0.35}  # rank correlation negative, but the widest is the highest
+    assert judge("barrier_falls_with_width", width={"seed_pairs": seed_pairs(rising_end)})["verdict"] == NOT_REPRODUCED
+    assert judge("barrier_falls_with_width", width={"seed_pairs": seed_pairs({32: 0.3})})["verdict"] == NOT_MEASURED
+    rising = {0.01: 0.1, 0.03: 0.2, 0.1: 0.4}
+    assert judge("barrier_rises_with_difficulty", difficulty={"seed_pairs": seed_pairs(rising)})["verdict"] == REPRODUCED
+    assert judge("barrier_rises_with_difficulty", difficulty={"seed_pairs": seed_pairs(falling)})["verdict"] == NOT_REPRODUCED
+
+
+def test_untrained_networks_are_connected_when_the_widest_matched_init_barrier_is_near_zero():
+    table = seed_pairs({32: 0.3, 512: 0.04}, state="init", alignment="weight")
+    row = judge("untrained_networks_connected", width={"seed_pairs": table})
+    assert row["verdict"] == REPRODUCED  # group b at k = 512: 0.08 <= 0.1
+    assert row["measured"].endswith("a: 30.0%, 4.0%; b: 60.0%, 8.0%")
+    table = seed_pairs({32: 0.3, 512: 0.06}, state="init", alignment="weight")
+    assert judge("untrained_networks_connected", width={"seed_pairs": table})["verdict"] == NOT_REPRODUCED  # b: 12%

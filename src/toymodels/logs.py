@@ -32,6 +32,8 @@ def log_to(path: str | Path | None) -> Iterator[None]:
 
 def cell_summary(study: str, cell: str, wall_s: float, history: pd.DataFrame) -> str:
     """One line for a finished training job: study, cell home, wall time and the final loss (mean over its instances)."""
+    if history.empty:
+        return f"toymodels: trained {study} {cell} in {wall_s:.1f} s: nothing to train"
     last = history[history["step"] == history["step"].max()]
     return (f"toymodels: trained {study} {cell} in {wall_s:.1f} s: {int(last['step'].iloc[0])} steps, final loss "
             f"{last['loss'].mean():.4g} (mean of {len(last)} instance{'s' if len(last) != 1 else ''})")

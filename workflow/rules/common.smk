@@ -104,12 +104,20 @@ def upstream_files(study, data):
     )
 
 
-# A missing source grid or cell fails here, at parse time, with the study's own message.
+# A missing source grid or cell fails here, at parse time, with the study's own message; so does a cell that fails
+# its study's optional ``check_cell(values, config)``.
 for _study, _data in DATASETS:
     try:
         upstream_files(_study, _data)
     except ValueError as error:
         raise WorkflowError(f"studies.{_study}: {error}") from None
+for (_study, _home), _cell in HOMES.items():
+    try:
+        getattr(STUDIES[_study], "check_cell", lambda values, config: None)(
+            _cell.params, config
+        )
+    except ValueError as error:
+        raise WorkflowError(f"studies.{_study} (cell {_home}): {error}") from None
 
 
 def collected_tables(study, grid):

@@ -1,6 +1,6 @@
 """Loss-landscape connectivity between the cached models of other studies: paths, barriers, permutation and
-orthogonal matching, trained curves (Bezier, polygonal chain), monotonic linear interpolation, stitching, basin hopping
-and cross-seed universality."""
+orthogonal matching, basins, seed-pair barriers across a source sweep, trained curves (Bezier, polygonal chain),
+monotonic linear interpolation, stitching, basin hopping and cross-seed universality."""
 
 from __future__ import annotations
 
@@ -13,12 +13,25 @@ from toymodels.studies import LazyExports, load_study
 
 DATA_KEYS = ("source_study", "source_grid", "eval_samples", "stitch_samples")
 SEED_KEYS = DATA_KEYS  # seeds of the stitch and hop runs (grid.Cell.instance_seeds)
-TABLES = ("pairs", "paths", "mli", "mli_paths", "curves", "curve_paths", "stitching", "hopping", "universality")
+# What each analysis a cell can run (its ``analyses`` key) writes; every cell writes every table, empty if not run.
+ANALYSIS_TABLES: dict[str, tuple[str, ...]] = {
+    "matrix": ("pairs", "paths"),
+    "basins": ("basins", "basin_counts"),
+    "seed_pairs": ("seed_pairs",),
+    "mli": ("mli", "mli_paths"),
+    "curves": ("curves", "curve_paths"),
+    "stitching": ("stitching",),
+    "hopping": ("hopping",),
+    "universality": ("universality",),
+}
+TABLES = tuple(table for tables_ in ANALYSIS_TABLES.values() for table in tables_)
 PLOTS: dict[str, tuple[str, ...]] = {
     "paths": ("models",),
     "barrier_matrix": ("models",),
     "mli": ("monosemanticity", "double_descent"),
     "curves": ("models",),
+    "basins": ("models",),
+    "seed_pairs": ("models",),
     "stitching": ("models",),
     "hopping": ("models",),
     "universality": ("models",),
@@ -39,6 +52,20 @@ def source_cells(values: Mapping[str, Any], config: Mapping[str, Any]):
     if grid not in block["grids"]:
         raise ValueError(f"source_grid {grid!r} is not a grid of {study}; its grids: {sorted(block['grids'])}")
     return [cell for (cell_grid, _), cell in study_cells(study, block).items() if cell_grid == grid]
+
+
+def check_cell(values: Mapping[str, Any], config: Mapping[str, Any]) -> None:
+    """Raise ValueError for a cell whose keys contradict each other or its source grid (run at parse time)."""
+    sweep_key = values["sweep_key"]
+    if sweep_key is not None:
+        cells = source_cells(values, config)
+        if any(isinstance(cell.params.get(sweep_key), bool) or not isinstance(cell.params.get(sweep_key), (int, float))
+               for cell in cells):
+            raise ValueError(f"sweep_key {sweep_key!r} must be a numeric hyperparameter of every "
+                             f"{values['source_study']} cell of grid {values['source_grid']!r}")
+    if "basins" in values["analyses"] and values["matrix_seeds"] != "all":
+        raise ValueError("analyses: basins ties its threshold to the barriers between seeds of one source cell, so it "
+                         f"needs matrix_seeds: all (got {values['matrix_seeds']!r})")
 
 
 def upstream(values: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, list[str]]:

@@ -47,13 +47,15 @@ def _numeric(row: Mapping[str, Any]) -> dict[str, Any]:
     return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in row.items() if isinstance(v, (int, float, bool, str, np.generic))}
 
 
-def cell_labels(params: list[Mapping[str, Any]]) -> list[str]:
-    """A cell path per model from the hyperparameters that differ among the models (``lr=0.01/bias_offset=-1``).
+def cell_labels(params: list[Mapping[str, Any]], drop: tuple[str, ...] = ()) -> list[str]:
+    """A cell path per model from the hyperparameters that differ among the models (``lr=0.01/bias_offset=-1``),
+    leaving out the keys in ``drop``.
 
     Grid-independent on purpose: a source cell shared by several grids lives in one home, named by its values off
     the study's defaults, whichever grid it is read for.
     """
-    keys = [key for key in params[0] if len({json.dumps(p.get(key), sort_keys=True) for p in params}) > 1] if params else []
+    keys = [key for key in params[0] if key not in drop
+            and len({json.dumps(p.get(key), sort_keys=True) for p in params}) > 1] if params else []
     return [cell_path({key: p.get(key) for key in keys}) for p in params]
 
 
@@ -115,16 +117,26 @@ def _matches(params: Mapping[str, Any], where: Mapping[str, Any]) -> bool:
     return all(params.get(k) in (v if isinstance(v, list) else [v]) for k, v in where.items())
 
 
+# Analyses that pair models of different source cells or need the four representatives: their models share one shape.
+ACROSS_CELLS = ("matrix", "basins", "curves", "stitching", "hopping")
+
+
 class Bundle:
-    """Read access to a bundle for one connectivity cell: the selected endpoints, their weights and data splits."""
+    """Read access to a bundle for one connectivity cell: the selected endpoints, their weights and data splits.
+
+    A cell whose ``analyses`` pair models of different source cells (:data:`ACROSS_CELLS`) needs at least 4 models
+    of one shape; one that only pairs seeds of a cell (seed_pairs, mli, universality) needs 2 and takes any shapes.
+    """
 
     def __init__(self, data: Mapping[str, torch.Tensor], params: Mapping[str, Any]) -> None:
         index = json.loads(bytes(data["index"].tolist()).decode())
         self.source, self.data = index["source"], data
         where, order_by = params["source_where"] or {}, params["order_by"]
         chosen = [m for m in index["models"] if _matches(m["params"], where)]
-        if len(chosen) < 4:
-            raise ValueError(f"source_where {where} keeps {len(chosen)} models of {params['source_grid']}; need at least 4")
+        across = bool(set(params["analyses"]) & set(ACROSS_CELLS))
+        if len(chosen) < (4 if across else 2):
+            raise ValueError(f"source_where {where} keeps {len(chosen)} models of {params['source_grid']}; need at least "
+                             f"{4 if across else 2} for analyses {list(params['analyses'])}")
         if params["matrix_seeds"] == "best":
             best = {}
             for m in chosen:
@@ -144,8 +156,9 @@ class Bundle:
                                                float(value), float(m["instance"][LOSS_COLUMN[self.source]])))
         self.endpoints.sort(key=lambda e: (e.order, -e.loss))
         shapes = {tuple(self.weights(e)[n].shape for n in sorted(self.weights(e))) for e in self.endpoints}
-        if len(shapes) > 1:
-            raise ValueError(f"source_where {where} keeps models of different shapes {sorted(shapes)}; narrow it")
+        if across and len(shapes) > 1:
+            raise ValueError(f"source_where {where} keeps models of different shapes {sorted(shapes)}, which analyses "
+                             f"{sorted(set(params['analyses']) & set(ACROSS_CELLS))} pair; narrow it")
 
     def weights(self, e: Endpoint, which: str = "model") -> dict[str, torch.Tensor]:
         prefix = f"{which}/{e.index}/"

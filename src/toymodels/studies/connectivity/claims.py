@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 REBASIN = "Ainsworth et al. 2022, Git Re-Basin (via the roundup, seed 004)"
 CURVES = "Garipov et al. 2018 (mode connectivity), via the roundup's 'simple, but not linear, paths' (seed 004)"
+ENTEZARI = "Entezari et al. 2021, The Role of Permutation Invariance in Linear Mode Connectivity (via seed 004)"
 PAPER = "Jermyn, Schiefer & Hubinger 2022, Sec. 4.1.1 (p. 10), and the author's replies in seed 000"
 NEAR_ZERO = 0.1  # "near-zero barrier": at most a tenth of the pair's mean endpoint loss
 SMALL_PENALTY = 0.1  # "stitches with a small penalty": at most a tenth of the receiving model's loss
@@ -23,12 +24,12 @@ OFTEN = 0.25  # "often": at least a quarter of the models
 
 
 def pairs_on_test_split(tables: Tables, grid: str) -> pd.DataFrame:
-    """The pairs of a grid on the test split, with ``relative_barrier`` = barrier / mean endpoint loss."""
+    """The pairs of a grid on the test split (``relative_barrier`` = barrier / mean endpoint loss)."""
     pairs = tables[grid]["pairs"]
     pairs = pairs[pairs["split"] == "test"]
     if pairs.empty:
         raise NotMeasured(f"the {grid} grid has no test-split pairs")
-    return pairs.assign(relative_barrier=pairs["barrier_mean_endpoints"] / ((pairs["loss_a"] + pairs["loss_b"]) / 2))
+    return pairs
 
 
 def _matched(pairs: pd.DataFrame) -> pd.DataFrame:
@@ -88,6 +89,52 @@ def _curves_connect_seeds(tables: Tables) -> Outcome:
     return judged(holds, f"naive test barrier / mean endpoint loss: {measured}")
 
 
+def _seed_pair_means(tables: Tables, grid: str, state: str, alignment: str, column: str) -> pd.DataFrame:
+    """Mean test ``column`` of the seed pairs of ``grid`` per group (rows) and sweep value (columns)."""
+    table = tables[grid]["seed_pairs"]
+    table = table[(table["split"] == "test") & (table["state"] == state) & (table["alignment"] == alignment)]
+    if table.empty or table["sweep_value"].nunique() < 2:
+        raise NotMeasured(f"the {grid} grid has no {state} {alignment} seed pairs at two or more swept values")
+    return table.groupby(["group", "sweep_value"])[column].mean().unstack("sweep_value")
+
+
+def _trend(means: pd.DataFrame, sign: int) -> tuple[bool, str]:
+    """Whether every group's mean barrier moves with the swept value in direction ``sign`` (Spearman correlation of
+    that sign and the last value beyond the first), and the numbers."""
+    from scipy.stats import spearmanr
+
+    holds, parts = True, []
+    for group, row in means.iterrows():
+        row = row.dropna()
+        rho = float(spearmanr(row.index, row.to_numpy()).statistic)
+        ok = sign * rho > 0 and sign * (row.iloc[-1] - row.iloc[0]) > 0
+        holds &= ok
+        values = ", ".join(f"{v:.3g}" for v in row)
+        parts.append(f"{group}: {values} (Spearman {rho:+.2f})")
+    return holds, "; ".join(parts)
+
+
+def _barrier_falls_with_width(tables: Tables) -> Outcome:
+    means = _seed_pair_means(tables, "width", "trained", "naive", "barrier_mean_endpoints")
+    holds, measured = _trend(means, -1)
+    return judged(holds, f"naive test barrier at k = {', '.join(f'{v:g}' for v in means.columns)}: {measured}")
+
+
+def _barrier_rises_with_difficulty(tables: Tables) -> Outcome:
+    means = _seed_pair_means(tables, "difficulty", "trained", "naive", "barrier_mean_endpoints")
+    holds, measured = _trend(means, 1)
+    return judged(holds, f"naive test barrier at eps = {', '.join(f'{v:g}' for v in means.columns)}: {measured}")
+
+
+def _untrained_connected(tables: Tables) -> Outcome:
+    means = _seed_pair_means(tables, "width", "init", "weight", "relative_barrier")
+    widest = means.columns.max()
+    holds = bool((means[widest] <= NEAR_ZERO).all())
+    measured = "; ".join(f"{group}: {', '.join(f'{v:.1%}' for v in row)}" for group, row in means.iterrows())
+    return judged(holds, f"weight-matched barrier / endpoint loss of untrained pairs at k = "
+                         f"{', '.join(f'{v:g}' for v in means.columns)}: {measured}")
+
+
 def _mli_often_fails(tables: Tables) -> Outcome:
     curves = [tables[grid]["mli"] for grid in ("mono", "dd")]
     parts, flags = [], []
@@ -137,6 +184,24 @@ CLAIMS = (
           f"For every pair of models of one class (mono-mono, poly-poly), the trained Bezier curve between them as "
           f"trained (naive) has a test barrier at most {NEAR_ZERO:.0%} of the mean endpoint loss ('near zero').",
           "conn_curves", ("mono",), _curves_connect_seeds),
+    Claim("barrier_falls_with_width", ENTEZARI,
+          "The loss barrier on the linear interpolation between two trained networks decreases with width.",
+          "For every recipe of the width grid, the mean naive test barrier between two seeds falls with hidden width "
+          "k: a negative Spearman correlation over k and a lower barrier at the largest k than at the smallest.",
+          "conn_barrier_width", ("width",), _barrier_falls_with_width),
+    Claim("barrier_rises_with_difficulty", ENTEZARI,
+          "The loss barrier on the linear interpolation between two trained networks increases with the difficulty of "
+          "the training data.",
+          "The mean naive test barrier between two seeds rises with the feature probability eps (more features active "
+          "at once, a harder task for the same d and k): a positive Spearman correlation over eps and a higher barrier "
+          "at the largest eps than at the smallest.",
+          "conn_barrier_difficulty", ("difficulty",), _barrier_rises_with_difficulty),
+    Claim("untrained_networks_connected", f"{ENTEZARI}, its one-hidden-layer result at random initialisation",
+          "Two one-hidden-layer networks at random initialisation are linearly connected after a permutation of their "
+          "hidden units, once they are wide enough.",
+          f"At the largest width of the width grid, the weight-matched test barrier between two untrained (step-0) "
+          f"seeds is at most {NEAR_ZERO:.0%} of their mean endpoint loss ('near zero') for every recipe.",
+          "conn_barrier_width", ("width",), _untrained_connected),
     Claim("mli_often_fails_with_adaptive_optimisers", "Lucas et al. 2021 (monotonic linear interpolation), via seed 004",
           "The loss falls monotonically from initialisation to the trained network for most SGD-trained networks, but "
           "often not for networks trained with Adam (every model here: LAMB or AdamW).",

@@ -6,8 +6,9 @@ from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
+from matplotlib.patches import Rectangle
 
-from toymodels.plotting import PALETTE, TEXT_WIDTH_IN, legend_below, new_figure
+from toymodels.plotting import PALETTE, TEXT_WIDTH_IN, legend_below, new_figure, swept_log_axis, value_colors
 
 Tables = Mapping[str, Mapping[str, pd.DataFrame]]
 
@@ -110,6 +111,80 @@ def barrier_matrix(tables: Tables, options: Mapping[str, Any]):
     axes[0, 0].set_ylabel(f"model A, by {order_label}")
     fig.colorbar(image, ax=axes[0].tolist(), label=f"{barrier} ({split} loss)", shrink=0.8)
     fig.suptitle(f"Barrier between every pair of models, ordered by {order_label}")
+    return fig
+
+
+def basins(tables: Tables, options: Mapping[str, Any]):
+    """The matched barrier matrix ordered by basin (boxes: basins), and the number of basins against the threshold."""
+    members, counts = tables["models"]["basins"], tables["models"]["basin_counts"]
+    pairs = tables["models"]["pairs"]
+    alignment, order_label = str(members["alignment"].iloc[0]), options.get("order_label", "order")
+    members = members.sort_values(["basin", "order", "model", "seed"]).reset_index(drop=True)
+    position = {(m, s): i for i, (m, s) in enumerate(zip(members["model"], members["seed"]))}
+    part = pairs[pairs["in_matrix"] & (pairs["alignment"] == alignment) & (pairs["split"] == "test")]
+    matrix = np.zeros((len(members), len(members)))
+    for row in part.itertuples():
+        i, j = position[(row.model_a, row.seed_a)], position[(row.model_b, row.seed_b)]
+        matrix[i, j] = matrix[j, i] = row.barrier_mean_endpoints
+    fig, axes = new_figure(1, 2, size=(3.5, 3.3), max_width=TEXT_WIDTH_IN)
+    ax = axes[0, 0]
+    image = ax.imshow(matrix, cmap="magma", vmin=0, interpolation="nearest")
+    ax.grid(False)
+    ticks = [f"{v:.2g} s{s}" for v, s in zip(members["order"], members["seed"])]
+    ax.set_xticks(range(len(ticks)), ticks, rotation=90, fontsize=6)
+    ax.set_yticks(range(len(ticks)), ticks, fontsize=6)
+    for _, basin in members.groupby("basin"):
+        start, size = basin.index.min() - 0.5, len(basin)
+        ax.add_patch(Rectangle((start, start), size, size, fill=False, edgecolor=PALETTE["sky"], lw=1.5))
+    threshold, reference = float(members["threshold"].iloc[0]), float(members["within_seed_barrier"].iloc[0])
+    ax.set_title(f"{int(members['n_basins'].iloc[0])} basins at threshold {threshold:.3g}\n"
+                 f"({threshold / reference if reference > 0 else float('nan'):.3g} x the largest seed-pair barrier)", fontsize=8)
+    ax.set_xlabel(f"model ({order_label}, seed)")
+    fig.colorbar(image, ax=ax, label=f"{alignment}-matched test barrier", shrink=0.8)
+    ax = axes[0, 1]
+    finite = counts[np.isfinite(counts["threshold_ratio"]) & (counts["threshold_ratio"] > 0)]
+    ax.step(finite["threshold_ratio"], finite["n_basins"], where="post", color=PALETTE["blue"])
+    ax.set_xscale("log")
+    ax.axvline(threshold / reference if reference > 0 else 1.0, color=PALETTE["vermillion"], ls="--", lw=1,
+               label="threshold used")
+    ax.axhline(members["cell"].nunique(), color="0.5", ls=":", lw=1, label="recipes (source cells)")
+    ax.set_xlabel("threshold / largest seed-pair barrier")
+    ax.set_ylabel("number of basins")
+    ax.set_title("basins against the threshold\n(complete linkage)", fontsize=8)
+    legend_below(fig, ax)
+    fig.suptitle("How many basins: models clustered by their matched loss barriers")
+    return fig
+
+
+def seed_pairs(tables: Tables, options: Mapping[str, Any]):
+    """Barrier between two seeds of a cell against the swept hyperparameter: trained (absolute and relative to the
+    endpoint loss) and untrained, naive (dashed) and matched (solid), one colour per group."""
+    table = tables["models"]["seed_pairs"]
+    alignment, split = options.get("alignment", "weight"), options.get("split", "test")
+    table = table[(table["split"] == split) & table["alignment"].isin(["naive", alignment])]
+    colors = value_colors(list(table["group"].unique()))
+    fig, axes = new_figure(1, 3, size=(2.4, 2.5), max_width=TEXT_WIDTH_IN)
+    panels = (("trained", "barrier_mean_endpoints", "barrier (test loss)"),
+              ("trained", "relative_barrier", "barrier / endpoint loss"),
+              ("init", "barrier_mean_endpoints", "barrier (test loss)"))
+    for ax, (state, column, label) in zip(axes[0], panels):
+        part = table[table["state"] == state]
+        for (group, method), line in part.groupby(["group", "alignment"]):
+            mean = line.groupby("sweep_value")[column].mean()
+            ax.plot(mean.index, mean.to_numpy(), "-o" if method != "naive" else "--o", ms=3, color=colors[group])
+        ax.axhline(0, color="k", lw=0.5)
+        if options.get("log_x"):
+            swept_log_axis(ax, table["sweep_value"], base=2)
+        ax.set_xlabel(options.get("x_label", options.get("x", "swept value")))
+        ax.set_ylabel(label)
+        ax.set_title(f"{'trained' if state == 'trained' else 'untrained (step 0)'}", fontsize=8)
+    for group, color in colors.items():  # legend entries: one per colour, then one per line style
+        axes[0, 0].plot([], [], "-", color=color, label=group)
+    axes[0, 0].plot([], [], "--", color="k", label="naive")
+    axes[0, 0].plot([], [], "-", color="k", label=f"{alignment} matched")
+    legend_below(fig, axes[0, 0])
+    n_pairs = len(table[["model", "seed_a", "seed_b"]].drop_duplicates())
+    fig.suptitle(f"Loss barrier between two seeds of one recipe ({n_pairs} seed pairs)")
     return fig
 
 

@@ -196,25 +196,31 @@ def train_curves(params: Mapping[str, Any], bundle: Bundle, seed: int, stages: S
 
 def train_model(params: Mapping[str, Any], data: Mapping[str, torch.Tensor], seeds: list[int],
                 device: torch.device | str = "cpu", resume_path: str | Path | None = None) -> TrainResult:
-    """Stitches, hops and curve bends of one cell as one result: weights ``stitch/M``, ``stitch/c``, ``hop/<name>``
-    (after settling), ``curve/<name>`` (the bends, in curve_setup order); history rows carry ``run`` = stitch | hop |
-    settle | curve (settle steps continue the hop's count). Short, CPU-sized runs; stitch, hop, settle and curve are
-    the stages of one resumable run (:class:`~toymodels.training.Stages`) whose fingerprint holds the bundle's checksum
-    too, as the bundle is not fixed by the cell's parameters."""
+    """The stitches, hops and curve bends of the cell's ``analyses`` as one result: weights ``stitch/M``,
+    ``stitch/c``, ``hop/<name>`` (after settling), ``curve/<name>`` (the bends, in curve_setup order); history rows
+    carry ``run`` = stitch | hop | settle | curve (settle steps continue the hop's count). An analysis not asked for
+    trains nothing (a cell of measured-only analyses has empty weights and history). Short, CPU-sized runs; stitch,
+    hop, settle and curve are the stages of one resumable run (:class:`~toymodels.training.Stages`) whose fingerprint
+    holds the bundle's checksum too, as the bundle is not fixed by the cell's parameters."""
     bundle = Bundle(data, params)
     stages = Stages(resume_path, {"params": params, "seeds": seeds, "bundle": tensors_checksum(data)}, device)
-    stitch = train_stitches(params, bundle, seeds[0], stages)
-    hop, settle = train_hops(params, bundle, seeds[0], stages)
-    curve = train_curves(params, bundle, seeds[0], stages)
+    wanted, hop_steps = set(params["analyses"]), int(params["hop_steps"])
+    runs: list[tuple[str, str, TrainResult, int]] = []  # (weights prefix, history run, result, step offset)
+    if "stitching" in wanted:
+        runs.append(("stitch", "stitch", train_stitches(params, bundle, seeds[0], stages), 0))
+    if "hopping" in wanted:
+        hop, settle = train_hops(params, bundle, seeds[0], stages)
+        runs += [("hop", "hop", hop, 0), ("hop", "settle", settle, hop_steps)]
+    if "curves" in wanted:
+        runs.append(("curve", "curve", train_curves(params, bundle, seeds[0], stages), 0))
     stages.clear()
-    hop_steps = int(params["hop_steps"])
-    history = pd.concat([stitch.history.assign(run="stitch"), hop.history.assign(run="hop"),
-                         settle.history.assign(run="settle", step=settle.history["step"] + hop_steps),
-                         curve.history.assign(run="curve")], ignore_index=True)
+    histories = [result.history.assign(run=run, step=result.history["step"] + offset) for _, run, result, offset in runs]
+    history = pd.concat(histories, ignore_index=True) if histories else pd.DataFrame()
     checkpoints: dict[int, dict[str, torch.Tensor]] = {}
-    for prefix, result, offset in (("stitch", stitch, 0), ("hop", hop, 0), ("hop", settle, hop_steps), ("curve", curve, 0)):
+    weights: dict[str, torch.Tensor] = {}
+    for prefix, run, result, offset in runs:
         for step, tensors in result.checkpoints.items():
             checkpoints.setdefault(step + offset, {}).update({f"{prefix}/{n}": t for n, t in tensors.items()})
-    weights = {"stitch/M": stitch.params["M"], "stitch/c": stitch.params["c"], **{f"hop/{n}": t for n, t in settle.params.items()},
-               **{f"curve/{n}": t for n, t in curve.params.items()}}
+        if run != "hop":  # the hop's final weights are the settle run's start; the settled ones are kept
+            weights.update({f"{prefix}/{n}": t for n, t in result.params.items()})
     return TrainResult(weights, history, checkpoints)

@@ -1,4 +1,5 @@
-"""Formulas of the connectivity study: interpolation, curves, barriers, MLI bumps, matchings, neuron correlations."""
+"""Formulas of the connectivity study: interpolation, curves, barriers, basins, MLI bumps, matchings, neuron
+correlations."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ from typing import Mapping
 
 import numpy as np
 import torch
+from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.optimize import linear_sum_assignment
+from scipy.spatial.distance import squareform
 
 Weights = Mapping[str, torch.Tensor]
 
@@ -72,6 +75,20 @@ def barriers(alpha: torch.Tensor, losses: torch.Tensor) -> tuple[float, float]:
     mean_endpoints = losses.max() - (start + end) / 2
     linear = (losses - ((1 - alpha) * start + alpha * end)).max()
     return float(mean_endpoints), float(linear)
+
+
+def basin_labels(barrier: np.ndarray, threshold: float) -> np.ndarray:
+    """Basin 0, 1, .. of every model from a symmetric matrix of pairwise barriers [n, n]: complete linkage, so two
+    models share a basin only if every pair in it has a barrier at most ``threshold``; basins are numbered in order of
+    their first model. Negative barriers count as 0."""
+    n = barrier.shape[0]
+    if n == 1:
+        return np.zeros(1, dtype=int)
+    distance = np.clip((barrier + barrier.T) / 2, 0, None)
+    np.fill_diagonal(distance, 0)
+    labels = fcluster(linkage(squareform(distance, checks=False), method="complete"), t=threshold, criterion="distance")
+    first = {label: rank for rank, label in enumerate(dict.fromkeys(labels))}
+    return np.array([first[label] for label in labels])
 
 
 def mli_bumps(losses: torch.Tensor) -> tuple[float, float]:

@@ -6,15 +6,18 @@ import itertools
 import math
 from typing import Any, Mapping
 
+import numpy as np
 import pandas as pd
 import torch
 
-from toymodels.studies.connectivity.bundle import Bundle, Endpoint
+from toymodels.studies.connectivity import TABLES
+from toymodels.studies.connectivity.bundle import Bundle, Endpoint, cell_labels
 from toymodels.studies.connectivity.families import evaluate, family_of
 from toymodels.studies.connectivity.fit import STITCH_PAIRS, curve_setup, hop_setup, pair_split, stitched_output
 from toymodels.studies.connectivity.landscape import (
     alphas,
     barriers,
+    basin_labels,
     curve_points,
     interpolate,
     mli_bumps,
@@ -55,6 +58,14 @@ def _pairs(bundle: Bundle) -> list[tuple[Endpoint, Endpoint, bool]]:
     return out
 
 
+def _barrier_columns(alpha: torch.Tensor, loss: torch.Tensor, error: torch.Tensor) -> dict[str, float]:
+    mean_endpoints, linear = barriers(alpha, loss)
+    return {"loss_a": float(loss[0]), "loss_b": float(loss[-1]), "max_loss": float(loss.max()),
+            "barrier_mean_endpoints": mean_endpoints, "barrier_linear": linear,
+            "relative_barrier": mean_endpoints / max((float(loss[0]) + float(loss[-1])) / 2, 1e-30),
+            "error_barrier_mean_endpoints": barriers(alpha, error)[0]}
+
+
 def connectivity_tables(params: Mapping[str, Any], bundle: Bundle, family, alpha: torch.Tensor) -> tuple[pd.DataFrame, pd.DataFrame]:
     """pairs (barriers per pair, alignment and split) and paths (loss and error along every path)."""
     classes, names = bundle.classes(), list(params["class_names"])
@@ -68,18 +79,71 @@ def connectivity_tables(params: Mapping[str, Any], bundle: Bundle, family, alpha
             for split in SPLITS:
                 x, y = pair_split(bundle, a, b, split)
                 loss, error = path_losses(family, wa, aligned, x, y, alpha)
-                mean_endpoints, linear = barriers(alpha, loss)
-                error_mean_endpoints, _ = barriers(alpha, error)
                 pair_rows.append({**described, "alignment": method, "permuted": method != "naive", "split": split,
                                   "same_cell": a.cell == b.cell, "in_matrix": in_matrix,
-                                  "loss_a": float(loss[0]), "loss_b": float(loss[-1]), "max_loss": float(loss.max()),
-                                  "barrier_mean_endpoints": mean_endpoints, "barrier_linear": linear,
-                                  "error_barrier_mean_endpoints": error_mean_endpoints})
+                                  **_barrier_columns(alpha, loss, error)})
                 path_rows.extend({"model_a": a.model, "seed_a": a.seed, "model_b": b.model, "seed_b": b.seed,
                                   "pair_type": described["pair_type"], "alignment": method, "permuted": method != "naive",
                                   "split": split, "alpha": float(al), "loss": float(lo), "error": float(er)}
                                  for al, lo, er in zip(alpha, loss, error))
     return pd.DataFrame(pair_rows), pd.DataFrame(path_rows)
+
+
+def seed_pairs_table(params: Mapping[str, Any], bundle: Bundle, family, alpha: torch.Tensor) -> pd.DataFrame:
+    """Barriers between every two seeds of one source cell, trained and as initialised (step 0), per alignment and
+    split, with the cell's value of ``sweep_key`` (the x of a barrier against width or difficulty) and its ``group``
+    (the other hyperparameters that differ among the models)."""
+    key = params["sweep_key"]
+    groups = dict(zip((e.index for e in bundle.endpoints),
+                      cell_labels([e.params for e in bundle.endpoints], drop=(key,) if key else ())))
+    rows = []
+    for a, b in itertools.combinations(bundle.endpoints, 2):
+        if a.cell != b.cell:
+            continue
+        x_match, _ = pair_split(bundle, a, b, "train")
+        described = {"model": a.model, "cell": a.cell, "group": groups[a.index], "sweep_key": key or "",
+                     "sweep_value": float(a.params[key]) if key else math.nan, "seed_a": a.seed, "seed_b": b.seed,
+                     "mono_a": _mono(a), "mono_b": _mono(b)}
+        for state, which in (("trained", "model"), ("init", "init")):
+            wa, wb = bundle.weights(a, which), bundle.weights(b, which)
+            for method in family.alignments:
+                aligned = family.align(method, wa, wb, x_match)
+                for split in SPLITS:
+                    x, y = pair_split(bundle, a, b, split)
+                    loss, error = path_losses(family, wa, aligned, x, y, alpha)
+                    rows.append({**described, "state": state, "alignment": method, "permuted": method != "naive",
+                                 "split": split, **_barrier_columns(alpha, loss, error)})
+    return pd.DataFrame(rows)
+
+
+def basin_tables(params: Mapping[str, Any], bundle: Bundle, pairs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """basins (per barrier-matrix model: its basin, by complete linkage of the ``basin_alignment`` test barriers at
+    threshold ``basin_margin`` x the largest barrier between two seeds of one source cell) and basin_counts (the
+    number of basins at every threshold where it changes)."""
+    method, classes, names = params["basin_alignment"], bundle.classes(), list(params["class_names"])
+    test = pairs[(pairs["split"] == "test") & (pairs["alignment"] == method) & pairs["in_matrix"]]
+    models = [e for e in bundle.endpoints if (e.cell, e.seed) in bundle.matrix_cells]
+    position = {(e.model, e.seed): i for i, e in enumerate(models)}
+    barrier = np.zeros((len(models), len(models)))
+    for row in test.itertuples():
+        i, j = position[(row.model_a, row.seed_a)], position[(row.model_b, row.seed_b)]
+        barrier[i, j] = barrier[j, i] = row.barrier_mean_endpoints
+    within = test.loc[test["same_cell"], "barrier_mean_endpoints"]
+    if within.empty:
+        raise ValueError("basins: the barrier matrix has no two seeds of one source cell to set the threshold by")
+    reference = max(float(within.max()), 0.0)
+    threshold = float(params["basin_margin"]) * reference
+    labels = basin_labels(barrier, threshold)
+    label = {"low": names[0], "high": names[1]}
+    basins = pd.DataFrame([{"model": e.model, "seed": e.seed, "cell": e.cell, "order": e.order, "mono": _mono(e),
+                            "class": label[classes[e.index]], "alignment": method, "basin": int(labels[i]),
+                            "n_basins": int(labels.max()) + 1, "threshold": threshold, "within_seed_barrier": reference}
+                           for i, e in enumerate(models)])
+    levels = np.unique(np.concatenate([[0.0], np.clip(barrier[np.triu_indices(len(models), 1)], 0, None)]))
+    counts = pd.DataFrame([{"alignment": method, "threshold": float(level),
+                            "threshold_ratio": float(level) / reference if reference > 0 else math.inf,
+                            "n_basins": int(basin_labels(barrier, float(level)).max()) + 1} for level in levels])
+    return basins, counts
 
 
 def mli_tables(bundle: Bundle, family, alpha: torch.Tensor, names: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -169,13 +233,9 @@ def curves_table(params: Mapping[str, Any], bundle: Bundle, family, model: Mappi
                 x, y = pair_split(bundle, a, b, split)
                 with torch.no_grad():
                     loss, error = evaluate(family, curve_points(wa, bend, aligned, kind, alpha), x, y)
-                mean_endpoints, linear = barriers(alpha, loss)
                 rows.append({**described, "alignment": method, "permuted": method != "naive", "curve": kind,
-                             "split": split, "loss_a": float(loss[0]), "loss_b": float(loss[-1]),
-                             "max_loss": float(loss.max()), "loss_middle": float(loss[len(loss) // 2]),
-                             "barrier_mean_endpoints": mean_endpoints, "barrier_linear": linear,
-                             "relative_barrier": mean_endpoints / max((float(loss[0]) + float(loss[-1])) / 2, 1e-30),
-                             "error_max": float(error.max())})
+                             "split": split, **_barrier_columns(alpha, loss, error),
+                             "loss_middle": float(loss[len(loss) // 2]), "error_max": float(error.max())})
                 points.extend({"model_a": a.model, "seed_a": a.seed, "model_b": b.model, "seed_b": b.seed,
                                "pair_type": described["pair_type"], "alignment": method, "curve": kind, "split": split,
                                "t": float(t), "loss": float(lo), "error": float(er)}
@@ -207,13 +267,27 @@ def universality_table(bundle: Bundle, family) -> pd.DataFrame:
 
 def measure_cell(params: Mapping[str, Any], seeds: list[int], data: Mapping[str, torch.Tensor],
             model: Mapping[str, torch.Tensor], checkpoints: Mapping[int, Mapping[str, torch.Tensor]]) -> dict[str, pd.DataFrame]:
+    """Every table of the package's TABLES: those of the cell's ``analyses`` measured, the others empty."""
     bundle = Bundle(data, params)
     family = family_of(bundle.source, bundle.endpoints[0].params)
-    alpha = alphas(int(params["n_alpha"]))
-    pairs, paths = connectivity_tables(params, bundle, family, alpha)
-    mli, mli_paths = mli_tables(bundle, family, alpha, list(params["class_names"]))
-    curves, curve_paths = curves_table(params, bundle, family, model, alpha)
-    return {"pairs": pairs, "paths": paths, "mli": mli, "mli_paths": mli_paths, "curves": curves, "curve_paths": curve_paths,
-            "stitching": stitching_table(params, bundle, family, model),
-            "hopping": hopping_table(params, bundle, family, model, alpha),
-            "universality": universality_table(bundle, family)}
+    alpha, wanted = alphas(int(params["n_alpha"])), set(params["analyses"])
+    out: dict[str, pd.DataFrame] = {name: pd.DataFrame() for name in TABLES}
+    if wanted & {"matrix", "basins"}:
+        pairs, paths = connectivity_tables(params, bundle, family, alpha)
+        if "matrix" in wanted:
+            out.update(pairs=pairs, paths=paths)
+        if "basins" in wanted:
+            out["basins"], out["basin_counts"] = basin_tables(params, bundle, pairs)
+    if "seed_pairs" in wanted:
+        out["seed_pairs"] = seed_pairs_table(params, bundle, family, alpha)
+    if "mli" in wanted:
+        out["mli"], out["mli_paths"] = mli_tables(bundle, family, alpha, list(params["class_names"]))
+    if "curves" in wanted:
+        out["curves"], out["curve_paths"] = curves_table(params, bundle, family, model, alpha)
+    if "stitching" in wanted:
+        out["stitching"] = stitching_table(params, bundle, family, model)
+    if "hopping" in wanted:
+        out["hopping"] = hopping_table(params, bundle, family, model, alpha)
+    if "universality" in wanted:
+        out["universality"] = universality_table(bundle, family)
+    return out
