@@ -10,7 +10,7 @@ import torch
 
 from toymodels.studies.connectivity.bundle import Bundle, cell_labels
 from toymodels.studies.connectivity.families import OneHiddenLayer, TiedReLU, evaluate
-from toymodels.studies.connectivity.fit import curve_setup, stitch_init, stitched_output, train_curves
+from toymodels.studies.connectivity.fit import along_setup, curve_setup, fit_stitches, stitch_init, stitched_output, train_curves
 from toymodels.studies.connectivity.landscape import (
     alphas,
     barriers,
@@ -25,7 +25,7 @@ from toymodels.studies.connectivity.landscape import (
     procrustes,
     relative_distance,
 )
-from toymodels.studies.connectivity.measure import basin_tables, connectivity_tables, seed_pairs_table
+from toymodels.studies.connectivity.measure import basin_tables, connectivity_tables, seed_pairs_table, stitch_training_table
 from toymodels.training import Stages
 
 
@@ -161,10 +161,12 @@ def test_cell_labels_name_models_by_the_hyperparameters_that_differ():
     assert cell_labels([{"lr": 0.1}]) == ["default"]
 
 
-def _teacher_bundle(k: int = 6, d: int = 3, cells: tuple[str, ...] = ("c0", "c1", "c2", "c3")) -> dict[str, torch.Tensor]:
+def _teacher_bundle(k: int = 6, d: int = 3, cells: tuple[str, ...] = ("c0", "c1", "c2", "c3"),
+                    checkpoints: bool = False) -> dict[str, torch.Tensor]:
     """Four one-hidden-layer models whose top two (by #mono) are a teacher and a hidden-unit permutation of it; targets
     are the teacher's outputs, so both have loss 0 and any barrier between them comes from the path. ``cells`` names
-    each model's source cell (models of one cell are its seeds); init = final weights."""
+    each model's source cell (models of one cell are its seeds); init = final weights; with ``checkpoints``, step=0
+    (the final weights shrunk by half) and step=5 (the final weights) as the bundle's checkpoints."""
     g = torch.Generator().manual_seed(3)
     teacher = {"W1": torch.randn(k, d, generator=g), "b1": torch.rand(k, generator=g), "W2": torch.randn(d, k, generator=g)}
     family = OneHiddenLayer("relu")
@@ -173,6 +175,9 @@ def _teacher_bundle(k: int = 6, d: int = 3, cells: tuple[str, ...] = ("c0", "c1"
     for j, weights in enumerate(models):
         for which in ("model", "init"):
             tensors.update({f"{which}/{j}/{n}": t.clone() for n, t in weights.items()})
+        if checkpoints:
+            tensors.update({f"step=0/{j}/{n}": t / 2 for n, t in weights.items()})
+            tensors.update({f"step=5/{j}/{n}": t.clone() for n, t in weights.items()})
         index.append({"model": "m", "seed": j, "dataset": 0, "cell": cells[j], "params": {"nonlinearity": "relu", "k": k},
                       "instance": {"mono_fraction_features": j / 4, "loss": 1.0}})
     for name, size in (("train", 256), ("stitch", 1024), ("test", 256)):
@@ -269,3 +274,21 @@ def test_contradicting_cell_keys_fail_before_any_work_with_the_key_named():
         check_cell({**cell, "sweep_key": "frequencies"}, config)
     with pytest.raises(ValueError, match="needs matrix_seeds: all"):
         check_cell({**cell, "analyses": ["matrix", "basins"], "matrix_seeds": "best"}, config)
+
+
+def test_stitches_along_training_pair_each_checkpoint_with_the_final_model_and_the_other_seed():
+    params = {**BASIN_PARAMS, "analyses": ["stitch_training"], "stitch_lr": 1e-3, "history_points": 2}
+    bundle = Bundle(_teacher_bundle(checkpoints=True), params)
+    assert bundle.checkpoint_steps() == [0, 5]
+    setup = along_setup(bundle)
+    assert [(kind, step, a.seed, wa, b.seed, wb) for kind, step, a, wa, b, wb in setup[:4]] == [
+        ("within", 0, 3, "step=0", 3, "model"), ("across", 0, 3, "step=0", 2, "step=0"),
+        ("within", 5, 3, "step=5", 3, "model"), ("across", 5, 3, "step=5", 2, "step=5")]
+    result = fit_stitches(params, bundle, [(a, wa, b, wb) for _, _, a, wa, b, wb in setup], "along", 1, 16, 0,
+                          Stages(None, {}))
+    table = stitch_training_table(params, bundle, OneHiddenLayer("relu"), {f"along/{n}": t for n, t in result.params.items()})
+    test = table[table["split"] == "test"].set_index(["cell_a", "kind", "step"])
+    # the final model into itself, and into its hidden-unit permutation: both exact up to the map, so no penalty
+    assert test.loc[("c3", "within", 5), "penalty"] == pytest.approx(0.0, abs=1e-3)
+    assert test.loc[("c3", "across", 5), "penalty"] == pytest.approx(0.0, abs=1e-3)
+    assert test.loc[("c3", "within", 5), "loss_b"] == pytest.approx(0.0, abs=1e-10)

@@ -143,3 +143,17 @@ def test_untrained_networks_are_connected_when_the_widest_matched_init_barrier_i
     assert row["measured"].endswith("a: 30.0%, 4.0%; b: 60.0%, 8.0%")
     table = seed_pairs({32: 0.3, 512: 0.06}, state="init", alignment="weight")
     assert judge("untrained_networks_connected", width={"seed_pairs": table})["verdict"] == NOT_REPRODUCED  # b: 12%
+
+
+def test_stitching_across_training_reads_the_within_run_checkpoints_after_a_tenth_of_training():
+    rows = [{"class_a": "mono", "kind": kind, "step": step, "final_step": 1000, "split": split, "relative_penalty": value}
+            for step, value in ((0, 5.0), (50, 0.5), (100, 0.08), (500, 0.02), (1000, 0.0))
+            for kind in ("within", "across") for split in ("train", "test")]
+    table = pd.DataFrame(rows)
+    row = judge("stitching_across_training", mono={"stitch_training": table})
+    assert row["verdict"] == REPRODUCED
+    assert row["measured"].endswith("mono step 100: +8.0%; mono step 500: +2.0%")
+    table.loc[(table["step"] == 500) & (table["kind"] == "within"), "relative_penalty"] = 0.2
+    assert judge("stitching_across_training", mono={"stitch_training": table})["verdict"] == NOT_REPRODUCED
+    early = table[table["step"] < 100]
+    assert judge("stitching_across_training", mono={"stitch_training": early})["verdict"] == NOT_MEASURED

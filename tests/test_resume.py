@@ -25,12 +25,13 @@ def quick_cell(study: str, grid: str, **where) -> Cell:
 
 
 def synthetic_bundle() -> dict[str, torch.Tensor]:
-    """A connectivity bundle of four random one-hidden-layer models on one random data split."""
+    """A connectivity bundle of four random one-hidden-layer models (final, init and two checkpoints) on one random
+    data split."""
     g = torch.Generator().manual_seed(0)
     k, d, n = 8, 4, 16
     tensors, models = {}, []
     for j in range(4):
-        for which in ("model", "init"):
+        for which in ("model", "init", "step=0", "step=40"):
             tensors.update({f"{which}/{j}/W1": torch.randn(k, d, generator=g), f"{which}/{j}/b1": torch.randn(k, generator=g),
                             f"{which}/{j}/W2": torch.randn(n, k, generator=g)})
         models.append({"model": "m", "seed": j, "dataset": 0, "cell": f"c{j}",
@@ -63,8 +64,10 @@ CASES = {
     "lottery_second_round": (quick_cell("monosemanticity", "lottery", pruning="imp"), 32 + 28 + 9),  # rounds of 28 updates
     "modular_addition": (quick_cell("modular_addition", "dimension", d=4), 150),
     "sae": (quick_cell("sae", "resampling", resample=True), 30),  # resamples after 20 and 40 updates
-    "connectivity": (quick_cell("connectivity", "mono"), 20 + 7),  # in the hop stage (stitch, hop, settle, curve: 20 each)
-    "connectivity_curves": (quick_cell("connectivity", "mono"), 60 + 7),  # in the curve stage (random t and minibatches)
+    # stages stitch, along (10 minibatch updates), hop, settle, curve (20 updates each)
+    "connectivity": (quick_cell("connectivity", "mono"), 20 + 10 + 7),  # in the hop stage
+    "connectivity_along": (quick_cell("connectivity", "mono"), 20 + 5),  # in the along stage (random minibatches)
+    "connectivity_curves": (quick_cell("connectivity", "mono"), 20 + 10 + 40 + 7),  # in the curve stage (random t and minibatches)
 }
 
 

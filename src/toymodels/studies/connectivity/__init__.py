@@ -11,7 +11,7 @@ from toymodels import tables
 from toymodels.grid import data_path, study_cells
 from toymodels.studies import LazyExports, load_study
 
-DATA_KEYS = ("source_study", "source_grid", "eval_samples", "stitch_samples")
+DATA_KEYS = ("source_study", "source_grid", "eval_samples", "stitch_samples", "bundle_checkpoints")
 SEED_KEYS = DATA_KEYS  # seeds of the stitch and hop runs (grid.Cell.instance_seeds)
 # What each analysis a cell can run (its ``analyses`` key) writes; every cell writes every table, empty if not run.
 ANALYSIS_TABLES: dict[str, tuple[str, ...]] = {
@@ -21,6 +21,7 @@ ANALYSIS_TABLES: dict[str, tuple[str, ...]] = {
     "mli": ("mli", "mli_paths"),
     "curves": ("curves", "curve_paths"),
     "stitching": ("stitching",),
+    "stitch_training": ("stitch_training",),
     "hopping": ("hopping",),
     "universality": ("universality",),
 }
@@ -33,6 +34,7 @@ PLOTS: dict[str, tuple[str, ...]] = {
     "basins": ("models",),
     "seed_pairs": ("models",),
     "stitching": ("models",),
+    "stitch_training": ("models",),
     "hopping": ("models",),
     "universality": ("models",),
 }
@@ -63,6 +65,9 @@ def check_cell(values: Mapping[str, Any], config: Mapping[str, Any]) -> None:
                for cell in cells):
             raise ValueError(f"sweep_key {sweep_key!r} must be a numeric hyperparameter of every "
                              f"{values['source_study']} cell of grid {values['source_grid']!r}")
+    if "stitch_training" in values["analyses"] and not values["bundle_checkpoints"]:
+        raise ValueError("analyses: stitch_training stitches the source models' checkpoints, so it needs "
+                         "bundle_checkpoints: true")
     if "basins" in values["analyses"] and values["matrix_seeds"] != "all":
         raise ValueError("analyses: basins ties its threshold to the barriers between seeds of one source cell, so it "
                          f"needs matrix_seeds: all (got {values['matrix_seeds']!r})")

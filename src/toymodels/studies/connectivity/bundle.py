@@ -60,8 +60,9 @@ def cell_labels(params: list[Mapping[str, Any]], drop: tuple[str, ...] = ()) -> 
 
 
 def make_dataset(values: Mapping[str, Any], inputs: Mapping[str, list[str]]) -> dict[str, torch.Tensor]:
-    """model/<j>/<w> (final), init/<j>/<w> (step-0 checkpoint), split/<g>/<x|y> per source dataset g, and ``index``:
-    the JSON list of models (artifact path, cell, seed, dataset, source hyperparameters, instances row), as bytes."""
+    """model/<j>/<w> (final), init/<j>/<w> (step-0 checkpoint), with ``bundle_checkpoints`` every checkpoint as
+    step=<s>/<j>/<w>, split/<g>/<x|y> per source dataset g, and ``index``: the JSON list of models (artifact path,
+    cell, seed, dataset, source hyperparameters, instances row), as bytes."""
     source, limit, stitch_limit = values["source_study"], int(values["eval_samples"]), int(values["stitch_samples"])
     tensors, models, datasets = {}, [], []
     for model_path, ckpt_path, table_path, data_path_ in zip(*(list(inputs[k]) for k in SOURCE_FILES)):
@@ -80,6 +81,8 @@ def make_dataset(values: Mapping[str, Any], inputs: Mapping[str, list[str]]) -> 
             j = len(models)
             tensors.update({f"model/{j}/{n}": t[seed_index] for n, t in weights.items()})
             tensors.update({f"init/{j}/{n}": t[seed_index] for n, t in steps[0].items()})
+            if values["bundle_checkpoints"]:
+                tensors.update({f"step={step}/{j}/{n}": t[seed_index] for step, w in steps.items() for n, t in w.items()})
             row = instances[instances["seed"] == seed_index].iloc[0].to_dict()
             models.append({"model": model_path, "seed": seed_index,
                            "dataset": datasets.index(data_path_), "params": meta["values"], "instance": _numeric(row)})
@@ -118,7 +121,7 @@ def _matches(params: Mapping[str, Any], where: Mapping[str, Any]) -> bool:
 
 
 # Analyses that pair models of different source cells or need the four representatives: their models share one shape.
-ACROSS_CELLS = ("matrix", "basins", "curves", "stitching", "hopping")
+ACROSS_CELLS = ("matrix", "basins", "curves", "stitching", "stitch_training", "hopping")
 
 
 class Bundle:
@@ -161,8 +164,15 @@ class Bundle:
                              f"{sorted(set(params['analyses']) & set(ACROSS_CELLS))} pair; narrow it")
 
     def weights(self, e: Endpoint, which: str = "model") -> dict[str, torch.Tensor]:
+        """Weights of e: ``model`` (final), ``init`` (step 0) or ``step=<s>`` (a checkpoint, with bundle_checkpoints)."""
         prefix = f"{which}/{e.index}/"
         return {k.removeprefix(prefix): v for k, v in self.data.items() if k.startswith(prefix)}
+
+    def checkpoint_steps(self) -> list[int]:
+        """Steps of the checkpoints the bundle carries (``bundle_checkpoints``), ascending; [] without them."""
+        first = self.endpoints[0].index
+        return sorted({int(k.split("/")[0].removeprefix("step=")) for k in self.data
+                       if k.startswith("step=") and k.split("/")[1] == str(first)})
 
     def split(self, datasets: list[int], name: str) -> tuple[torch.Tensor, torch.Tensor]:
         """Inputs and targets of split ``name`` (train | test | stitch) over the distinct datasets given, concatenated."""

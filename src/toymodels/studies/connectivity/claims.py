@@ -159,6 +159,17 @@ def _stitching_small(tables: Tables) -> Outcome:
     return judged(bool((relative <= SMALL_PENALTY).all()), f"stitching penalty: {measured}")
 
 
+def _stitching_along_training(tables: Tables) -> Outcome:
+    table = tables["mono"]["stitch_training"]
+    within = table[(table["split"] == "test") & (table["kind"] == "within")]
+    within = within[(within["step"] >= within["final_step"] / 10) & (within["step"] < within["final_step"])]
+    if within.empty:
+        raise NotMeasured("the mono grid has no checkpoint between a tenth of training and its end")
+    measured = "; ".join(f"{row.class_a} step {row.step}: {row.relative_penalty:+.1%}" for row in within.itertuples())
+    return judged(bool((within["relative_penalty"] <= SMALL_PENALTY).all()),
+                  f"penalty / final model's test loss, checkpoint -> own final model: {measured}")
+
+
 CLAIMS = (
     Claim("matching_lowers_barrier", REBASIN,
           "Aligning the hidden units of one model to the other's by weight matching lowers the loss barrier on the "
@@ -214,4 +225,11 @@ CLAIMS = (
           f"The within-class stitches (high1 -> high2, low1 -> low2) cost at most {SMALL_PENALTY:.0%} of the receiving "
           "model's test loss.",
           "conn_stitching", ("mono",), _stitching_small),
+    Claim("stitching_across_training", "Bansal et al. 2021 (model stitching), via seed 004",
+          "Models at different points in the training process can be stitched together: a network's representation "
+          "is stable enough through training that an affine map joins an earlier checkpoint to the final model.",
+          f"Every within-run stitch of the mono grid's representatives, from a checkpoint after the first tenth of "
+          f"training (and before its end) into the run's final model, costs at most {SMALL_PENALTY:.0%} of the final "
+          "model's test loss.",
+          "conn_stitching_training", ("mono",), _stitching_along_training),
 )

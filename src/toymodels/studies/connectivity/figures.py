@@ -230,6 +230,37 @@ def stitching(tables: Tables, options: Mapping[str, Any]):
     return fig
 
 
+def stitch_training(tables: Tables, options: Mapping[str, Any]):
+    """Relative stitching penalty against the checkpoint step: A's checkpoint into A's final model (within one run) and
+    into another seed's checkpoint of the same step (across runs), per class; and the receiving model's loss."""
+    table = tables["models"]["stitch_training"]
+    table = table[table["split"] == options.get("split", "test")]
+    fig, axes = new_figure(1, 2, size=(3.4, 2.6), max_width=TEXT_WIDTH_IN)
+    final = table[table["step"] == table["final_step"]].assign(minus_loss=lambda t: -t["loss_a"])
+    ranked = final.groupby("class_a")[["order_a", "minus_loss"]].mean().sort_values(["order_a", "minus_loss"]).index
+    # the bundle's ranking: by order, ties to the lower loss; lower class first
+    colors = dict(zip(ranked, (PALETTE["orange"], PALETTE["blue"])))
+    styles = {"within": "-o", "across": "--s"}
+    for (class_a, kind), part in table.groupby(["class_a", "kind"]):
+        part = part.sort_values("step")
+        target = "its own final model" if kind == "within" else "the other seed, same step"
+        axes[0, 0].plot(part["step"], part["relative_penalty"], styles[kind], ms=3, color=colors[class_a],
+                        label=f"{class_a}: A at step -> {target}")
+        axes[0, 1].plot(part["step"], part["loss_b"], styles[kind], ms=3, color=colors[class_a])
+    for ax in axes[0]:
+        ax.set_xscale("symlog", linthresh=1.0)
+        ax.set_xlabel("training step of A's checkpoint")
+    axes[0, 0].axhline(0, color="k", lw=0.5)
+    axes[0, 0].set_ylabel("penalty / receiving model's loss")
+    axes[0, 0].set_title("stitching penalty, relative", fontsize=8)
+    axes[0, 1].set_yscale("log")
+    axes[0, 1].set_ylabel("receiving model's test loss")
+    axes[0, 1].set_title("the model stitched into", fontsize=8)
+    legend_below(fig, axes[0, 0])
+    fig.suptitle("Stitching along training: one run's checkpoints into its final model and across runs")
+    return fig
+
+
 def _symlog(ax, lams: pd.Series) -> None:
     """A symmetric-log lambda axis, linear below the smallest positive lambda so that lambda = 0 is shown."""
     positive = lams[lams > 0]

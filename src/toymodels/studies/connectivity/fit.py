@@ -1,8 +1,10 @@
-"""The study's own (short) training: affine stitches between endpoints, basin-hopping runs and the bends of curves.
+"""The study's own (short) training: affine stitches between endpoints and along training, basin-hopping runs and
+the bends of curves.
 
 All train on fixed splits of the bundle with AdamW (no weight decay); the instance axis holds the stitched pairs, the
 (direction, lambda) hopping runs and the (pair, alignment, curve) bends. Stitches and hops are full-batch at a constant
-learning rate; a bend takes a minibatch and a point t ~ U[0, 1] of its curve per update, on a cosine decay.
+learning rate (the stitches along training take minibatches); a bend takes a minibatch and a point t ~ U[0, 1] of its
+curve per update, on a cosine decay.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ HOP_PAIRS = (("low1", "high1"), ("high1", "low1"))
 # Curves: one pair of each pair type (high-high, low-low, low-high), each with a Bezier curve and a polygonal chain.
 CURVE_PAIRS = (("high1", "high2"), ("low1", "low2"), ("low1", "high1"))
 TRAINED_CURVES = ("bezier", "chain")
+# Stitching along training: A's checkpoints into A's final model, and into B's checkpoint of the same step.
+ALONG_PAIRS = (("high1", "high2"), ("low1", "low2"))
 
 
 def stitch_init(za: torch.Tensor, zb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -55,30 +59,53 @@ def pair_split(bundle: Bundle, a: Endpoint, b: Endpoint, name: str) -> tuple[tor
     return bundle.split([a.dataset, b.dataset], name)
 
 
-def train_stitches(params: Mapping[str, Any], bundle: Bundle, seed: int, stages: Stages) -> TrainResult:
-    """Train only M, c of every STITCH_PAIRS stitch on the pair's stitch split, from the least-squares map of z_A to z_B.
+def stitch_setup(bundle: Bundle) -> list[tuple[Endpoint, str, Endpoint, str]]:
+    """(A, A's weights, B, B's weights) per STITCH_PAIRS stitch, final weights on both sides."""
+    reps = bundle.representatives()
+    return [(reps[a], "model", reps[b], "model") for a, b in STITCH_PAIRS]
+
+
+def along_setup(bundle: Bundle) -> list[tuple[str, int, Endpoint, str, Endpoint, str]]:
+    """(kind, step, A, A's weights, B, B's weights) per stitch along training: ALONG_PAIRS-major, then checkpoint
+    step, then ``within`` (A's checkpoint at the step into A's final model) and ``across`` (A's checkpoint into B's
+    checkpoint at the same step)."""
+    if not bundle.checkpoint_steps():
+        raise ValueError("stitch_training: the bundle carries no checkpoints; set bundle_checkpoints: true")
+    reps = bundle.representatives()
+    return [stitch for a_name, b_name in ALONG_PAIRS for step in bundle.checkpoint_steps()
+            for stitch in (("within", step, reps[a_name], f"step={step}", reps[a_name], "model"),
+                           ("across", step, reps[a_name], f"step={step}", reps[b_name], f"step={step}"))]
+
+
+def fit_stitches(params: Mapping[str, Any], bundle: Bundle, stitches: list[tuple[Endpoint, str, Endpoint, str]],
+                 run: str, steps: int, batch: int | None, seed: int, stages: Stages) -> TrainResult:
+    """Train only M, c of every stitch (A's weights -> B's weights) on the pair's stitch split, from the
+    least-squares map of z_A to z_B: full-batch (``batch`` None) or on ``batch`` samples per update, drawn from (seed,
+    step) and shared by the stitches, at the constant ``stitch_lr``.
 
     The stitch split is larger than the train split (``stitch_samples``): a k x k map fitted on 512 samples overfitted,
     so that the control A -> A lost 0.1 of test loss against its own model.
     """
     family = family_of(bundle.source, bundle.endpoints[0].params)
-    reps = bundle.representatives()
-    pairs = [(reps[a], reps[b]) for a, b in STITCH_PAIRS]
     inputs = []
-    for a, b in pairs:
+    for a, which_a, b, which_b in stitches:
         x, y = pair_split(bundle, a, b, "stitch")
-        za = family.encode({n: t[None] for n, t in bundle.weights(a).items()}, x)[0]
-        zb = family.encode({n: t[None] for n, t in bundle.weights(b).items()}, x)[0]
-        inputs.append((za, y, bundle.weights(b), *stitch_init(za, zb)))
+        wb = bundle.weights(b, which_b)
+        za = family.encode({n: t[None] for n, t in bundle.weights(a, which_a).items()}, x)[0]
+        zb = family.encode({n: t[None] for n, t in wb.items()}, x)[0]
+        inputs.append((za, y, wb, *stitch_init(za, zb)))
     model = {"M": torch.stack([i[3] for i in inputs]), "c": torch.stack([i[4] for i in inputs])}
 
     def loss_fn(step: int) -> torch.Tensor:
-        return torch.stack([(stitched_output(family, wb, model["M"][i], model["c"][i], za) - y).pow(2).sum(1).mean()
+        picked = (None if batch is None
+                  else torch.randperm(inputs[0][0].shape[0], generator=step_generator(seed, step))[:batch])
+        return torch.stack([(stitched_output(family, wb, model["M"][i], model["c"][i], za if picked is None else za[picked])
+                             - (y if picked is None else y[picked])).pow(2).sum(1).mean()
                             for i, (za, y, wb, _, _) in enumerate(inputs)])
 
-    return stages.run("stitch", partial(train, model, loss_fn, _config(params, int(params["stitch_steps"]), float(params["stitch_lr"])),
-                                        _seeds(seed, "stitch", len(pairs)), fingerprint=stages.fingerprint,
-                                        description="connectivity stitching"))
+    return stages.run(run, partial(train, model, loss_fn, _config(params, steps, float(params["stitch_lr"])),
+                                   _seeds(seed, run, len(inputs)), fingerprint=stages.fingerprint,
+                                   description=f"connectivity {run}"))
 
 
 def aligned_pairs(bundle: Bundle, pairs: tuple[tuple[str, str], ...], methods: list[str]
@@ -197,8 +224,9 @@ def train_curves(params: Mapping[str, Any], bundle: Bundle, seed: int, stages: S
 def train_model(params: Mapping[str, Any], data: Mapping[str, torch.Tensor], seeds: list[int],
                 device: torch.device | str = "cpu", resume_path: str | Path | None = None) -> TrainResult:
     """The stitches, hops and curve bends of the cell's ``analyses`` as one result: weights ``stitch/M``,
-    ``stitch/c``, ``hop/<name>`` (after settling), ``curve/<name>`` (the bends, in curve_setup order); history rows
-    carry ``run`` = stitch | hop | settle | curve (settle steps continue the hop's count). An analysis not asked for
+    ``stitch/c``, ``along/M``, ``along/c`` (in along_setup order), ``hop/<name>`` (after settling), ``curve/<name>``
+    (the bends, in curve_setup order); history rows carry ``run`` = stitch | along | hop | settle | curve (settle steps
+    continue the hop's count). An analysis not asked for
     trains nothing (a cell of measured-only analyses has empty weights and history). Short, CPU-sized runs; stitch,
     hop, settle and curve are the stages of one resumable run (:class:`~toymodels.training.Stages`) whose fingerprint
     holds the bundle's checksum too, as the bundle is not fixed by the cell's parameters."""
@@ -207,7 +235,12 @@ def train_model(params: Mapping[str, Any], data: Mapping[str, torch.Tensor], see
     wanted, hop_steps = set(params["analyses"]), int(params["hop_steps"])
     runs: list[tuple[str, str, TrainResult, int]] = []  # (weights prefix, history run, result, step offset)
     if "stitching" in wanted:
-        runs.append(("stitch", "stitch", train_stitches(params, bundle, seeds[0], stages), 0))
+        runs.append(("stitch", "stitch", fit_stitches(params, bundle, stitch_setup(bundle), "stitch",
+                                                      int(params["stitch_steps"]), None, seeds[0], stages), 0))
+    if "stitch_training" in wanted:
+        stitches = [(a, wa, b, wb) for _, _, a, wa, b, wb in along_setup(bundle)]
+        runs.append(("along", "along", fit_stitches(params, bundle, stitches, "along", int(params["along_steps"]),
+                                                    int(params["along_batch"]), seeds[0], stages), 0))
     if "hopping" in wanted:
         hop, settle = train_hops(params, bundle, seeds[0], stages)
         runs += [("hop", "hop", hop, 0), ("hop", "settle", settle, hop_steps)]

@@ -13,7 +13,15 @@ import torch
 from toymodels.studies.connectivity import TABLES
 from toymodels.studies.connectivity.bundle import Bundle, Endpoint, cell_labels
 from toymodels.studies.connectivity.families import evaluate, family_of
-from toymodels.studies.connectivity.fit import STITCH_PAIRS, curve_setup, hop_setup, pair_split, stitched_output
+from toymodels.studies.connectivity.fit import (
+    STITCH_PAIRS,
+    along_setup,
+    curve_setup,
+    hop_setup,
+    pair_split,
+    stitch_setup,
+    stitched_output,
+)
 from toymodels.studies.connectivity.landscape import (
     alphas,
     barriers,
@@ -168,23 +176,44 @@ def mli_tables(bundle: Bundle, family, alpha: torch.Tensor, names: list[str]) ->
     return pd.DataFrame(rows), pd.DataFrame(curve)
 
 
+def _stitch_losses(family, wa: Mapping[str, torch.Tensor], wb: Mapping[str, torch.Tensor], M: torch.Tensor,
+                   c: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+    """loss_stitched (A's hidden layer through M, c into B's output layer), loss_a, loss_b and penalty = stitched - B."""
+    with torch.no_grad():
+        za = family.encode({n: t[None] for n, t in wa.items()}, x)[0]
+        stitched = float((stitched_output(family, wb, M, c, za) - y).pow(2).sum(1).mean())
+        loss_a = float(evaluate(family, {n: t[None] for n, t in wa.items()}, x, y)[0][0])
+        loss_b = float(evaluate(family, {n: t[None] for n, t in wb.items()}, x, y)[0][0])
+    return {"loss_stitched": stitched, "loss_a": loss_a, "loss_b": loss_b, "penalty": stitched - loss_b}
+
+
 def stitching_table(params: Mapping[str, Any], bundle: Bundle, family, model: Mapping[str, torch.Tensor]) -> pd.DataFrame:
     """Stitched loss, loss of A and of B, and penalty = loss(stitched) - loss(B), per stitched pair and split."""
-    reps, classes, names = bundle.representatives(), bundle.classes(), list(params["class_names"])
+    classes, names = bundle.classes(), list(params["class_names"])
     rows = []
-    for i, (a_name, b_name) in enumerate(STITCH_PAIRS):
-        a, b = reps[a_name], reps[b_name]
-        wa, wb = bundle.weights(a), bundle.weights(b)
+    for i, ((a_name, b_name), (a, _, b, _)) in enumerate(zip(STITCH_PAIRS, stitch_setup(bundle))):
         for split in SPLITS:
             x, y = pair_split(bundle, a, b, split)
-            with torch.no_grad():
-                za = family.encode({n: t[None] for n, t in wa.items()}, x)[0]
-                stitched = (stitched_output(family, wb, model["stitch/M"][i], model["stitch/c"][i], za) - y).pow(2).sum(1).mean()
-                loss_a, _ = evaluate(family, {n: t[None] for n, t in wa.items()}, x, y)
-                loss_b, _ = evaluate(family, {n: t[None] for n, t in wb.items()}, x, y)
             rows.append({**_describe(bundle, classes, names, a, b), "stitch": f"{a_name} -> {b_name}", "split": split,
-                         "loss_stitched": float(stitched), "loss_a": float(loss_a[0]), "loss_b": float(loss_b[0]),
-                         "penalty": float(stitched) - float(loss_b[0])})
+                         **_stitch_losses(family, bundle.weights(a), bundle.weights(b), model["stitch/M"][i],
+                                          model["stitch/c"][i], x, y)})
+    return pd.DataFrame(rows)
+
+
+def stitch_training_table(params: Mapping[str, Any], bundle: Bundle, family, model: Mapping[str, torch.Tensor]) -> pd.DataFrame:
+    """Per stitch along training (along_setup) and split: the losses of :func:`stitching_table` and the relative
+    penalty, with the checkpoint step and whether B is A's final model (within) or B's checkpoint (across)."""
+    classes, names = bundle.classes(), list(params["class_names"])
+    final = bundle.checkpoint_steps()[-1]
+    rows = []
+    for i, (kind, step, a, which_a, b, which_b) in enumerate(along_setup(bundle)):
+        for split in SPLITS:
+            x, y = pair_split(bundle, a, b, split)
+            losses = _stitch_losses(family, bundle.weights(a, which_a), bundle.weights(b, which_b),
+                                    model["along/M"][i], model["along/c"][i], x, y)
+            rows.append({**_describe(bundle, classes, names, a, b), "kind": kind, "step": step, "final_step": final,
+                         "split": split, **losses,
+                         "relative_penalty": losses["penalty"] / max(losses["loss_b"], 1e-30)})
     return pd.DataFrame(rows)
 
 
@@ -286,6 +315,8 @@ def measure_cell(params: Mapping[str, Any], seeds: list[int], data: Mapping[str,
         out["curves"], out["curve_paths"] = curves_table(params, bundle, family, model, alpha)
     if "stitching" in wanted:
         out["stitching"] = stitching_table(params, bundle, family, model)
+    if "stitch_training" in wanted:
+        out["stitch_training"] = stitch_training_table(params, bundle, family, model)
     if "hopping" in wanted:
         out["hopping"] = hopping_table(params, bundle, family, model, alpha)
     if "universality" in wanted:
