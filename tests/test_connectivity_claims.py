@@ -157,3 +157,24 @@ def test_stitching_across_training_reads_the_within_run_checkpoints_after_a_tent
     assert judge("stitching_across_training", mono={"stitch_training": table})["verdict"] == NOT_REPRODUCED
     early = table[table["step"] < 100]
     assert judge("stitching_across_training", mono={"stitch_training": early})["verdict"] == NOT_MEASURED
+
+
+def mli_by_optimizer(monotonic: dict[str, list[bool]]) -> pd.DataFrame:
+    """Test-split MLI rows per optimiser (lr 0.1) with the given monotonic flags, plus train rows the claims ignore."""
+    rows = [{"optimizer": name, "lr": 0.1, "split": "test", "monotonic": flag}
+            for name, flags in monotonic.items() for flag in flags]
+    return pd.DataFrame(rows + [{**row, "split": "train", "monotonic": not row["monotonic"]} for row in rows])
+
+
+def test_mli_claims_compare_sgd_with_the_adaptive_optimisers():
+    table = mli_by_optimizer({"lamb": [False, True], "adamw": [False, False], "sgd": [True, True], "sgd_momentum": [True, False]})
+    row = judge("mli_holds_for_sgd", optimizers={"mli": table})
+    assert row["verdict"] == REPRODUCED
+    assert row["measured"] == ("75% of the SGD curves fall monotonically (adamw (lr 0.1): 0 of 2 monotonic; lamb (lr 0.1): "
+                               "1 of 2 monotonic; sgd (lr 0.1): 2 of 2 monotonic; sgd_momentum (lr 0.1): 1 of 2 monotonic)")
+    assert judge("mli_fails_more_with_adaptive", optimizers={"mli": table})["verdict"] == REPRODUCED  # 75% > 25%
+    flat = mli_by_optimizer({"lamb": [True, True], "sgd": [False, True]})
+    assert judge("mli_holds_for_sgd", optimizers={"mli": flat})["verdict"] == REPRODUCED  # exactly half
+    assert judge("mli_fails_more_with_adaptive", optimizers={"mli": flat})["verdict"] == NOT_REPRODUCED
+    only_sgd = mli_by_optimizer({"sgd": [True]})
+    assert judge("mli_holds_for_sgd", optimizers={"mli": only_sgd})["verdict"] == NOT_MEASURED

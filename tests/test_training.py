@@ -194,4 +194,27 @@ def test_make_optimizer_rejects_unknown_names_and_skips_decay():
     optimizer = make_optimizer("adamw", params, 0.1, 0.5, no_decay=("b",))
     assert [g["weight_decay"] for g in optimizer.param_groups] == [0.5, 0.0]
     with pytest.raises(ValueError, match="optimizer must be one of"):
-        make_optimizer("sgd", params, 0.1, 0.0)
+        make_optimizer("rmsprop", params, 0.1, 0.0)
+
+
+@pytest.mark.parametrize("rule, momentum", [("sgd", 0.0), ("sgd_momentum", 0.9)])
+def test_sgd_matches_torch_sgd(rule, momentum):
+    """Plain and heavy-ball SGD with coupled weight decay, as torch.optim.SGD (a hand-checked first step too)."""
+    generator = torch.Generator().manual_seed(0)
+    start = {"w": torch.randn(3, 4, generator=generator), "b": torch.randn(3, 2, generator=generator)}
+    ours = {n: t.clone().requires_grad_() for n, t in start.items()}
+    theirs = {n: t.clone().requires_grad_() for n, t in start.items()}
+    optimizer = make_optimizer(rule, ours, 0.1, 0.5, no_decay=("b",))
+    reference = torch.optim.SGD([{"params": [theirs["w"]], "weight_decay": 0.5}, {"params": [theirs["b"]], "weight_decay": 0.0}],
+                                lr=0.1, momentum=momentum)
+    for step in range(4):
+        grads = {n: torch.randn(t.shape, generator=generator) for n, t in start.items()}
+        for params in (ours, theirs):
+            for n, p in params.items():
+                p.grad = grads[n].clone()
+        optimizer.step()
+        reference.step()
+        if step == 0:  # p1 = p0 - lr (g + decay p0), whether or not there is momentum (the buffer starts at g)
+            assert torch.allclose(ours["w"], start["w"] - 0.1 * (grads["w"] + 0.5 * start["w"]))
+    for n in start:
+        assert torch.allclose(ours[n], theirs[n], atol=1e-6), n

@@ -7,7 +7,8 @@ from typing import Iterable
 
 import torch
 
-OPTIMIZERS = ("adamw", "lamb")
+OPTIMIZERS = ("adamw", "lamb", "sgd", "sgd_momentum")
+SGD_MOMENTUM = 0.9  # torch.optim.SGD's heavy-ball momentum as usually set (dampening 0, not Nesterov)
 
 
 def root_of_moments(exp_avg_sqs: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -18,7 +19,8 @@ def root_of_moments(exp_avg_sqs: list[torch.Tensor]) -> list[torch.Tensor]:
 
 
 class InstanceOptimizer:
-    """AdamW, or LAMB (You et al. 2019) with its trust ratio ||p|| / ||update|| computed per instance (dim 0).
+    """AdamW, LAMB (You et al. 2019) with its trust ratio ||p|| / ||update|| computed per instance (dim 0), or plain
+    SGD without or with momentum (``sgd``, ``sgd_momentum``).
 
     Not a ``torch.optim.Optimizer``: constructing one of those imports ``torch._dynamo``, ~3.4 s of every training
     job's start-up on one CPU core. The interface the training loop and its hooks use is the same: ``param_groups``
@@ -28,7 +30,8 @@ class InstanceOptimizer:
     min(||p||, ``clamp_value`` = 10) / ||update||, the moments are not bias-corrected (``debias=False``; with the
     trust ratio only the weight of ``eps`` would change), the decoupled weight decay is part of the update, and a
     ratio with a zero norm is 1. Without the clamp a bias whose gradient is noise grows geometrically (each step
-    moves it by lr ||b||).
+    moves it by lr ||b||). SGD is ``torch.optim.SGD``'s update: weight decay is coupled (g + decay p), and
+    ``sgd_momentum`` keeps the buffer b = 0.9 b + g (b = g at the first step) and steps p -= lr b.
     """
 
     def __init__(self, rule: str, groups: list[dict], lr: float, betas: tuple[float, float] = (0.9, 0.999),
@@ -50,7 +53,7 @@ class InstanceOptimizer:
         for group in self.param_groups:
             params = [p for p in group["params"] if p.grad is not None]
             if params:
-                (self._adamw if self.rule == "adamw" else self._lamb)(group, params)
+                {"adamw": self._adamw, "lamb": self._lamb}.get(self.rule, self._sgd)(group, params)
 
     def _moments(self, params: list[torch.Tensor]) -> tuple[list[torch.Tensor], list[torch.Tensor], list[float]]:
         """Lazily created first and second moments, and each parameter's step count after this step."""
@@ -78,6 +81,18 @@ class InstanceOptimizer:
         torch._foreach_div_(denominators, [(1 - beta2**t) ** 0.5 for t in steps])
         torch._foreach_add_(denominators, eps)
         torch._foreach_addcdiv_(params, exp_avgs, denominators, step_sizes)
+
+    def _sgd(self, group: dict, params: list[torch.Tensor]) -> None:
+        grads = [p.grad if not group["weight_decay"] else p.grad.add(p, alpha=group["weight_decay"]) for p in params]
+        if self.rule == "sgd_momentum":
+            for p, grad in zip(params, grads):
+                state = self.state[p]
+                if "momentum_buffer" in state:
+                    state["momentum_buffer"].mul_(SGD_MOMENTUM).add_(grad)
+                else:
+                    state["momentum_buffer"] = grad.clone()
+            grads = [self.state[p]["momentum_buffer"] for p in params]
+        torch._foreach_add_(params, grads, alpha=-group["lr"])
 
     def _lamb(self, group: dict, params: list[torch.Tensor]) -> None:
         lr, (beta1, beta2), eps, decay = group["lr"], group["betas"], group["eps"], group["weight_decay"]
@@ -108,5 +123,5 @@ def decay_groups(params: dict[str, torch.Tensor], weight_decay: float, no_decay:
 
 def make_optimizer(name: str, params: dict[str, torch.Tensor], lr: float, weight_decay: float,
                    no_decay: Iterable[str] = (), betas: tuple[float, float] = (0.9, 0.999)) -> InstanceOptimizer:
-    """AdamW or per-instance LAMB; parameters named in ``no_decay`` get no weight decay."""
+    """One of OPTIMIZERS; parameters named in ``no_decay`` get no weight decay."""
     return InstanceOptimizer(name, decay_groups(params, weight_decay, no_decay), lr, betas)

@@ -30,6 +30,7 @@ PLOTS: dict[str, tuple[str, ...]] = {
     "paths": ("models",),
     "barrier_matrix": ("models",),
     "mli": ("monosemanticity", "double_descent"),
+    "optimizers": ("models",),
     "curves": ("models",),
     "basins": ("models",),
     "seed_pairs": ("models",),

@@ -148,6 +148,33 @@ def _mli_often_fails(tables: Tables) -> Outcome:
     return judged(share >= OFTEN, f"{share:.0%} of the init -> final curves rise somewhere ({'; '.join(parts)})")
 
 
+SGD = ("sgd", "sgd_momentum")
+LUCAS = "Lucas et al. 2021 (monotonic linear interpolation), via seed 004"
+
+
+def _monotonic_by_optimizer(tables: Tables) -> tuple[pd.Series, pd.Series, str]:
+    """Share of monotonic test init -> final curves of the optimizers grid: SGD models, adaptive ones, and the text."""
+    mli = tables["optimizers"]["mli"]
+    test = mli[mli["split"] == "test"]
+    sgd, adaptive = test[test["optimizer"].isin(SGD)], test[~test["optimizer"].isin(SGD)]
+    if sgd.empty or adaptive.empty:
+        raise NotMeasured("the optimizers grid needs models trained with SGD and with an adaptive optimiser")
+    text = "; ".join(f"{name} (lr {lr:g}): {int(part['monotonic'].sum())} of {len(part)} monotonic"
+                     for (name, lr), part in test.groupby(["optimizer", "lr"]))
+    return sgd["monotonic"], adaptive["monotonic"], text
+
+
+def _mli_holds_for_sgd(tables: Tables) -> Outcome:
+    sgd, _, text = _monotonic_by_optimizer(tables)
+    return judged(bool(sgd.mean() >= 0.5), f"{sgd.mean():.0%} of the SGD curves fall monotonically ({text})")
+
+
+def _mli_fails_more_with_adaptive(tables: Tables) -> Outcome:
+    sgd, adaptive, text = _monotonic_by_optimizer(tables)
+    return judged(bool((~adaptive).mean() > (~sgd).mean()),
+                  f"non-monotonic: adaptive {(~adaptive).mean():.0%}, SGD {(~sgd).mean():.0%} ({text})")
+
+
 def _stitching_small(tables: Tables) -> Outcome:
     stitching = tables["mono"]["stitching"]
     within = stitching[(stitching["split"] == "test") & stitching["stitch"].isin(["high1 -> high2", "low1 -> low2"])]
@@ -219,6 +246,17 @@ CLAIMS = (
           f"At least {OFTEN:.0%} ('often') of the init -> final test-loss curves of the mono and dd models rise "
           "somewhere (bump > 1e-6 of the initial loss).",
           "conn_mli", ("mono", "dd"), _mli_often_fails),
+    Claim("mli_holds_for_sgd", LUCAS,
+          "The loss falls monotonically on the straight line from initialisation to the trained network for most "
+          "networks trained with SGD.",
+          "At least half ('most') of the init -> final test-loss curves of the optimizers grid's SGD models (with and "
+          "without momentum) never rise (bump <= 1e-6 of the initial loss).",
+          "conn_optimizers", ("optimizers",), _mli_holds_for_sgd),
+    Claim("mli_fails_more_with_adaptive", LUCAS,
+          "Monotonic linear interpolation fails more often for networks trained with Adam than with SGD.",
+          "In the optimizers grid (one recipe, one data stream), the share of non-monotonic init -> final test curves "
+          "is larger for the LAMB and AdamW models than for the SGD models.",
+          "conn_optimizers", ("optimizers",), _mli_fails_more_with_adaptive),
     Claim("stitching_small_penalty", "Bansal et al. 2021 (model stitching), via seed 004",
           "Networks of one architecture trained from different seeds can be stitched with an affine layer at a small "
           "cost: their hidden representations agree up to an affine map.",

@@ -6,7 +6,7 @@ from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
-from matplotlib.patches import Rectangle
+from matplotlib.patches import Patch, Rectangle
 
 from toymodels.plotting import PALETTE, TEXT_WIDTH_IN, legend_below, new_figure, swept_log_axis, value_colors
 
@@ -211,6 +211,54 @@ def mli(tables: Tables, options: Mapping[str, Any]):
     axes[0, 2].set_title("largest bump\nagainst distance moved", fontsize=8)
     legend_below(fig, axes[0, 2])
     fig.suptitle("Monotonic linear interpolation from init to final")
+    return fig
+
+
+def optimizers(tables: Tables, options: Mapping[str, Any]):
+    """Per optimiser of the source grid: init -> final loss curves, the share of them that fall monotonically, and the
+    barrier between two seeds, naive and matched."""
+    split, alignment = options.get("split", "test"), options.get("alignment", "weight")
+    mli, paths = tables["models"]["mli"], tables["models"]["mli_paths"]
+    mli, paths = mli[mli["split"] == split], paths[paths["split"] == split]
+    pairs = tables["models"]["seed_pairs"]
+    pairs = pairs[(pairs["split"] == split) & (pairs["state"] == "trained")]
+    names = {row.model: f"{row.optimizer}, lr {row.lr:g}" for row in mli.itertuples()}
+    order = list(dict.fromkeys(names[m] for m in mli.sort_values(["optimizer", "lr"])["model"]))
+    colors = dict(zip(order, (PALETTE["blue"], PALETTE["orange"], PALETTE["green"], PALETTE["vermillion"],
+                              PALETTE["purple"], PALETTE["sky"], PALETTE["black"], PALETTE["yellow"])))
+    fig, axes = new_figure(1, 3, size=(2.4, 2.6), max_width=TEXT_WIDTH_IN)
+    ax = axes[0, 0]
+    for (model, _), line in paths.groupby(["model", "seed"]):
+        ax.plot(line["alpha"], line["loss"] / line["loss"].iloc[0], color=colors[names[model]], lw=0.8, alpha=0.8)
+    for name in order:
+        ax.plot([], [], color=colors[name], label=name)
+    ax.set_yscale("log")
+    ax.set_xlabel("alpha (0 = init, 1 = final)")
+    ax.set_ylabel("L(alpha) / L(0)")
+    ax.set_title(f"init -> final ({split})", fontsize=8)
+    ax = axes[0, 1]
+    share = mli.assign(name=mli["model"].map(names)).groupby("name")["monotonic"].agg(["mean", "sum", "count"]).reindex(order)
+    ax.bar(range(len(order)), share["mean"], color=[colors[n] for n in order])
+    for i, row in enumerate(share.itertuples()):
+        ax.text(i, row.mean + 0.02, f"{int(row.sum)}/{int(row.count)}", ha="center", fontsize=7)
+    ax.set_xticks(range(len(order)), [n.split(",")[0] for n in order], rotation=30, fontsize=7)
+    ax.set_ylim(0, 1.15)
+    ax.set_ylabel("share monotonic")
+    ax.set_title("MLI holds (no rise)", fontsize=8)
+    ax = axes[0, 2]
+    barrier = pairs.assign(name=pairs["model"].map(names)).groupby(["name", "alignment"])["relative_barrier"].mean()
+    for offset, method, hatch in ((-0.2, "naive", "//"), (0.2, alignment, "")):
+        values = [barrier.get((n, method), np.nan) for n in order]
+        ax.bar(np.arange(len(order)) + offset, values, width=0.4, color=[colors[n] for n in order], hatch=hatch,
+               edgecolor="k", lw=0.4)
+    ax.set_xticks(range(len(order)), [n.split(",")[0] for n in order], rotation=30, fontsize=7)
+    ax.set_ylabel("barrier / endpoint loss")
+    ax.set_title("two seeds, trained", fontsize=8)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    handles += [Patch(facecolor="w", edgecolor="k", hatch="//"), Patch(facecolor="w", edgecolor="k")]
+    labels += ["naive (hatched)", f"{alignment} matched"]
+    fig.legend(handles, labels, loc="outside lower center", ncols=3)
+    fig.suptitle("Optimiser dependence: monotonic linear interpolation and seed-pair barriers")
     return fig
 
 

@@ -40,6 +40,11 @@ def _mono(e: Endpoint) -> float:
     return float(e.instance.get("mono_fraction_features", math.nan))
 
 
+def _optimizer(e: Endpoint) -> str:
+    """The optimiser the source model was trained with (the training loop's default, adamw, when unset)."""
+    return str(e.params.get("optimizer", "adamw"))
+
+
 def _describe(bundle: Bundle, classes: Mapping[int, str], names: list[str], a: Endpoint, b: Endpoint) -> dict[str, Any]:
     """Columns naming a pair: artifact paths, cells, seeds, order values, monosemanticity, classes and pair type."""
     label = {"low": names[0], "high": names[1]}
@@ -109,7 +114,8 @@ def seed_pairs_table(params: Mapping[str, Any], bundle: Bundle, family, alpha: t
         if a.cell != b.cell:
             continue
         x_match, _ = pair_split(bundle, a, b, "train")
-        described = {"model": a.model, "cell": a.cell, "group": groups[a.index], "sweep_key": key or "",
+        described = {"model": a.model, "cell": a.cell, "group": groups[a.index], "optimizer": _optimizer(a),
+                     "sweep_key": key or "",
                      "sweep_value": float(a.params[key]) if key else math.nan, "seed_a": a.seed, "seed_b": b.seed,
                      "mono_a": _mono(a), "mono_b": _mono(b)}
         for state, which in (("trained", "model"), ("init", "init")):
@@ -167,7 +173,8 @@ def mli_tables(bundle: Bundle, family, alpha: torch.Tensor, names: list[str]) ->
             loss, _ = path_losses(family, init, final, x, y, alpha)
             bump, above = mli_bumps(loss)
             rows.append({"model": e.model, "seed": e.seed, "cell": e.cell, "order": e.order, "mono": _mono(e),
-                         "class": label[classes[e.index]], "split": split, "loss_init": float(loss[0]),
+                         "class": label[classes[e.index]], "optimizer": _optimizer(e), "lr": float(e.params["lr"]),
+                         "split": split, "loss_init": float(loss[0]),
                          "loss_final": float(loss[-1]), "bump": bump, "bump_above_start": above,
                          "relative_bump": bump / float(loss[0]) if float(loss[0]) > 0 else math.nan,
                          "distance": distance, "monotonic": bump <= 1e-6 * float(loss[0])})
