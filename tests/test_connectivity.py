@@ -25,7 +25,13 @@ from toymodels.studies.connectivity.landscape import (
     procrustes,
     relative_distance,
 )
-from toymodels.studies.connectivity.measure import basin_tables, connectivity_tables, seed_pairs_table, stitch_training_table
+from toymodels.studies.connectivity.measure import (
+    basin_tables,
+    connectivity_tables,
+    noise_sources,
+    seed_pairs_table,
+    stitch_training_table,
+)
 from toymodels.training import Stages
 
 
@@ -159,6 +165,8 @@ def test_cell_labels_name_models_by_the_hyperparameters_that_differ():
     params = [{"m": 2, "T": 6, "lr": 0.01}, {"m": 2, "T": 6, "lr": 0.01}, {"m": 2, "T": 100, "lr": 0.01}, {"m": 3, "T": 6, "lr": 0.01}]
     assert cell_labels(params) == ["m=2/T=6", "m=2/T=6", "m=2/T=100", "m=3/T=6"]
     assert cell_labels([{"lr": 0.1}]) == ["default"]
+    optional = [{"lr": 0.1}, {"lr": 0.1, "data_order": 1}, {"lr": 0.1, "data_order": 2}]  # a key only some cells set
+    assert cell_labels(optional) == ["data_order=None", "data_order=1", "data_order=2"]
 
 
 def _teacher_bundle(k: int = 6, d: int = 3, cells: tuple[str, ...] = ("c0", "c1", "c2", "c3"),
@@ -292,3 +300,19 @@ def test_stitches_along_training_pair_each_checkpoint_with_the_final_model_and_t
     assert test.loc[("c3", "within", 5), "penalty"] == pytest.approx(0.0, abs=1e-3)
     assert test.loc[("c3", "across", 5), "penalty"] == pytest.approx(0.0, abs=1e-3)
     assert test.loc[("c3", "within", 5), "loss_b"] == pytest.approx(0.0, abs=1e-10)
+
+
+def test_noise_sources_name_the_initialisation_the_data_order_and_the_hyperparameters_that_differ():
+    tensors = _teacher_bundle()
+    index = json.loads(bytes(tensors["index"].tolist()).decode())
+    orders, batches = (1, 2, None, None), (128, 128, 128, 32)
+    for model, order, batch in zip(index["models"], orders, batches):
+        model["params"] = {**model["params"], "batch_size": batch, **({} if order is None else {"data_order": order})}
+    tensors["index"] = torch.tensor(list(json.dumps(index).encode()), dtype=torch.uint8)
+    tensors.update({f"init/1/{n}": tensors[f"init/0/{n}"].clone() for n in ("W1", "b1", "W2")})  # 0 and 1 share an init
+    bundle = Bundle(tensors, BASIN_PARAMS)
+    by_seed = {e.seed: e for e in bundle.endpoints}
+    assert noise_sources(bundle, by_seed[0], by_seed[1]) == (True, "data order")  # one init, two batch streams
+    assert noise_sources(bundle, by_seed[0], by_seed[2]) == (False, "init + data order")
+    assert noise_sources(bundle, by_seed[2], by_seed[3]) == (False, "init + data order + batch_size")
+    assert noise_sources(bundle, by_seed[2], by_seed[2]) == (True, "")

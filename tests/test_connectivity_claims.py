@@ -178,3 +178,20 @@ def test_mli_claims_compare_sgd_with_the_adaptive_optimisers():
     assert judge("mli_fails_more_with_adaptive", optimizers={"mli": flat})["verdict"] == NOT_REPRODUCED
     only_sgd = mli_by_optimizer({"sgd": [True]})
     assert judge("mli_holds_for_sgd", optimizers={"mli": only_sgd})["verdict"] == NOT_MEASURED
+
+
+def test_small_batch_separates_seeds_compares_the_seed_pairs_of_the_two_batch_sizes():
+    def table(small: float) -> pd.DataFrame:
+        rows = [(cell, barrier) for cell, barrier in (("batch_size=128/data_order=None", 0.05), ("batch_size=128/data_order=1", 0.5),
+                                                      ("batch_size=32/data_order=None", small))]
+        frame = pairs(*[("mono-mono", "weight", True, barrier, 1.0) for _, barrier in rows])
+        frame["cell_a"] = [cell for cell, _ in rows for _ in range(2)]
+        return frame
+
+    row = judge("small_batch_separates_seeds", noise={"pairs": table(0.08)})
+    assert row["verdict"] == REPRODUCED  # 8% > 5%; the data_order cell (50%) is not a batch-size comparison
+    assert row["measured"] == ("weight-matched barrier / endpoint loss between two seeds: batch_size=128/data_order=None: "
+                               "5.0%; batch_size=32/data_order=None: 8.0%")
+    assert judge("small_batch_separates_seeds", noise={"pairs": table(0.03)})["verdict"] == NOT_REPRODUCED
+    one_size = table(0.08).iloc[:4]
+    assert judge("small_batch_separates_seeds", noise={"pairs": one_size})["verdict"] == NOT_MEASURED

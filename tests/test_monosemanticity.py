@@ -244,3 +244,18 @@ def test_lamb_is_torch_optimizer_lamb_with_the_weight_norm_clamped_at_10():
             trust = reference[i].norm().clamp(0, 10) / adam_step.norm()
             reference[i] = reference[i] - 0.05 * trust * adam_step
     assert torch.allclose(ours.detach(), torch.stack(reference), rtol=1e-5, atol=1e-6)
+
+
+def test_data_order_gives_every_instance_and_cell_of_one_value_the_same_batches():
+    from toymodels.config import load_config_file
+    from toymodels.studies.monosemanticity.fit import Task
+
+    params = load_config_file("config/quick.yaml")["studies"]["monosemanticity"]["defaults"]
+    data = make_dataset(params)
+    per_seed = Task(params, data, "cpu").batches([0, 1], 3)[0]
+    assert not torch.equal(per_seed[0], per_seed[1])  # default: each instance its own stream
+    shared = Task({**params, "data_order": 1}, data, "cpu").batches([0, 1], 3)[0]
+    assert torch.equal(shared[0], shared[1])
+    assert torch.equal(shared, Task({**params, "data_order": 1}, data, "cpu").batches([5, 9], 3)[0])  # any seeds
+    other = Task({**params, "data_order": 2}, data, "cpu").batches([0, 1], 3)[0]
+    assert not torch.equal(shared[0], other[0])

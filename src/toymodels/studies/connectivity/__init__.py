@@ -31,6 +31,7 @@ PLOTS: dict[str, tuple[str, ...]] = {
     "barrier_matrix": ("models",),
     "mli": ("monosemanticity", "double_descent"),
     "optimizers": ("models",),
+    "noise": ("models",),
     "curves": ("models",),
     "basins": ("models",),
     "seed_pairs": ("models",),

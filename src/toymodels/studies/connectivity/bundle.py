@@ -54,8 +54,8 @@ def cell_labels(params: list[Mapping[str, Any]], drop: tuple[str, ...] = ()) -> 
     Grid-independent on purpose: a source cell shared by several grids lives in one home, named by its values off
     the study's defaults, whichever grid it is read for.
     """
-    keys = [key for key in params[0] if key not in drop
-            and len({json.dumps(p.get(key), sort_keys=True) for p in params}) > 1] if params else []
+    keys = [key for key in dict.fromkeys(k for p in params for k in p) if key not in drop
+            and len({json.dumps(p.get(key), sort_keys=True) for p in params}) > 1]
     return [cell_path({key: p.get(key) for key in keys}) for p in params]
 
 
@@ -111,6 +111,16 @@ class Endpoint:
     @property
     def label(self) -> str:
         return f"{self.cell} s{self.seed}"
+
+
+def data_stream(source: str, params: Mapping[str, Any], seed: int) -> str:
+    """The batch stream a source model trained on: monosemanticity draws fresh batches from its instance seed, or from
+    ``data_order`` when set (shared by every instance and cell of that value); double descent trains full-batch on its
+    fixed training set, so its stream is that set."""
+    if source == "monosemanticity":
+        order = params.get("data_order")
+        return f"order {order}" if order is not None else f"seed {seed}"
+    return "full batch"
 
 
 LOSS_COLUMN = {"monosemanticity": "loss", "double_descent": "train_loss"}

@@ -135,6 +135,25 @@ def _untrained_connected(tables: Tables) -> Outcome:
                          f"{', '.join(f'{v:g}' for v in means.columns)}: {measured}")
 
 
+def _cell_values(cell: str) -> dict[str, str]:
+    """The hyperparameters of a cell label (``batch_size=32/data_order=None`` -> {batch_size: '32', ...})."""
+    return dict(part.split("=", 1) for part in cell.split("/") if "=" in part)
+
+
+def _small_batch_separates_seeds(tables: Tables) -> Outcome:
+    seeds = _matched(pairs_on_test_split(tables, "noise"))
+    seeds = seeds[seeds["same_cell"]]
+    batch = {row.cell_a: (float(_cell_values(row.cell_a).get("batch_size", "nan")), row.relative_barrier)
+             for row in seeds.itertuples() if _cell_values(row.cell_a).get("data_order", "None") == "None"}
+    sizes = sorted({size for size, _ in batch.values() if size == size})
+    if len(sizes) < 2:
+        raise NotMeasured("the noise grid needs seed pairs (per-seed batches) at two batch sizes")
+    small = [b for size, b in batch.values() if size == sizes[0]]
+    large = [b for size, b in batch.values() if size == sizes[-1]]
+    measured = "; ".join(f"{cell}: {b:.1%}" for cell, (_, b) in sorted(batch.items()))
+    return judged(min(small) > max(large), f"weight-matched barrier / endpoint loss between two seeds: {measured}")
+
+
 def _mli_often_fails(tables: Tables) -> Outcome:
     curves = [tables[grid]["mli"] for grid in ("mono", "dd")]
     parts, flags = [], []
@@ -240,6 +259,13 @@ CLAIMS = (
           f"At the largest width of the width grid, the weight-matched test barrier between two untrained (step-0) "
           f"seeds is at most {NEAR_ZERO:.0%} of their mean endpoint loss ('near zero') for every recipe.",
           "conn_barrier_width", ("width",), _untrained_connected),
+    Claim("small_batch_separates_seeds", "The commenter in seed 000",
+          "With more noise in training (for instance a much lower batch size, so that SGD is noisy), the same "
+          "configuration is less likely to end in the same basin.",
+          "In the noise grid, the weight-matched test barrier between two seeds of the smallest-batch cell (batch 32) "
+          "is higher, as a share of their endpoint loss, than between two seeds of the largest-batch cell (batch 128), "
+          "both drawing per-seed batches.",
+          "conn_noise", ("noise",), _small_batch_separates_seeds),
     Claim("mli_often_fails_with_adaptive_optimisers", "Lucas et al. 2021 (monotonic linear interpolation), via seed 004",
           "The loss falls monotonically from initialisation to the trained network for most SGD-trained networks, but "
           "often not for networks trained with Adam (every model here: LAMB or AdamW).",

@@ -214,6 +214,33 @@ def mli(tables: Tables, options: Mapping[str, Any]):
     return fig
 
 
+def noise(tables: Tables, options: Mapping[str, Any]):
+    """Barrier between two runs against what differs between them (initialisation, data order, batch size), naive and
+    matched; one dot per pair."""
+    split, alignment = options.get("split", "test"), options.get("alignment", "weight")
+    pairs = tables["models"]["pairs"]
+    pairs = pairs[(pairs["split"] == split) & pairs["alignment"].isin(["naive", alignment])]
+    kinds = sorted(pairs["differs"].unique(), key=lambda k: (k.count("+"), k))
+    fig, axes = new_figure(1, 1, size=(6.4, 3.0), max_width=TEXT_WIDTH_IN)
+    ax = axes[0, 0]
+    for offset, method, color in ((-0.2, "naive", "0.6"), (0.2, alignment, PALETTE["blue"])):
+        part = pairs[pairs["alignment"] == method]
+        means = part.groupby("differs")["relative_barrier"].mean().reindex(kinds)
+        ax.bar(np.arange(len(kinds)) + offset, means, width=0.4, color=color,
+               label="naive" if method == "naive" else f"{alignment} matched")
+        for i, kind in enumerate(kinds):
+            values = part[part["differs"] == kind]["relative_barrier"]
+            ax.scatter(np.full(len(values), i + offset), values, s=8, color="k", zorder=3, linewidths=0)
+    counts = pairs[pairs["alignment"] == "naive"].groupby("differs").size().reindex(kinds)
+    ax.set_xticks(range(len(kinds)), [f"{kind.replace(' + ', chr(10) + '+ ')}\n({n} pairs)" for kind, n in counts.items()],
+                  fontsize=6)
+    ax.set_ylabel("barrier / mean endpoint loss")
+    ax.set_xlabel("what differs between the two runs")
+    legend_below(fig, ax)
+    fig.suptitle("Barriers against each source of noise between two runs of one recipe")
+    return fig
+
+
 def optimizers(tables: Tables, options: Mapping[str, Any]):
     """Per optimiser of the source grid: init -> final loss curves, the share of them that fall monotonically, and the
     barrier between two seeds, naive and matched."""

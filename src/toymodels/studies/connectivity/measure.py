@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 
 from toymodels.studies.connectivity import TABLES
-from toymodels.studies.connectivity.bundle import Bundle, Endpoint, cell_labels
+from toymodels.studies.connectivity.bundle import Bundle, Endpoint, cell_labels, data_stream
 from toymodels.studies.connectivity.families import evaluate, family_of
 from toymodels.studies.connectivity.fit import (
     STITCH_PAIRS,
@@ -79,6 +79,20 @@ def _barrier_columns(alpha: torch.Tensor, loss: torch.Tensor, error: torch.Tenso
             "error_barrier_mean_endpoints": barriers(alpha, error)[0]}
 
 
+def noise_sources(bundle: Bundle, a: Endpoint, b: Endpoint) -> tuple[bool, str]:
+    """(same_init, differs) of a pair: whether their step-0 weights are identical, and what differs between their runs,
+    joined by ' + ': ``init``, ``data order`` (their batch streams, :func:`bundle.data_stream`), then every source
+    hyperparameter whose values differ; '' for none."""
+    init_a, init_b = bundle.weights(a, "init"), bundle.weights(b, "init")
+    same_init = all(init_a[n].shape == init_b[n].shape and torch.equal(init_a[n], init_b[n]) for n in init_a)
+    differs = [] if same_init else ["init"]
+    if data_stream(bundle.source, a.params, a.seed) != data_stream(bundle.source, b.params, b.seed):
+        differs.append("data order")
+    differs += [key for key in dict.fromkeys([*a.params, *b.params])
+                if key not in ("data_order", "n_seeds") and a.params.get(key) != b.params.get(key)]
+    return same_init, " + ".join(differs)
+
+
 def connectivity_tables(params: Mapping[str, Any], bundle: Bundle, family, alpha: torch.Tensor) -> tuple[pd.DataFrame, pd.DataFrame]:
     """pairs (barriers per pair, alignment and split) and paths (loss and error along every path)."""
     classes, names = bundle.classes(), list(params["class_names"])
@@ -87,13 +101,15 @@ def connectivity_tables(params: Mapping[str, Any], bundle: Bundle, family, alpha
         wa, wb = bundle.weights(a), bundle.weights(b)
         x_match, _ = pair_split(bundle, a, b, "train")
         described = _describe(bundle, classes, names, a, b)
+        same_init, differs = noise_sources(bundle, a, b)
         for method in family.alignments:
             aligned = family.align(method, wa, wb, x_match)
             for split in SPLITS:
                 x, y = pair_split(bundle, a, b, split)
                 loss, error = path_losses(family, wa, aligned, x, y, alpha)
                 pair_rows.append({**described, "alignment": method, "permuted": method != "naive", "split": split,
-                                  "same_cell": a.cell == b.cell, "in_matrix": in_matrix,
+                                  "same_cell": a.cell == b.cell, "in_matrix": in_matrix, "same_init": same_init,
+                                  "differs": differs,
                                   **_barrier_columns(alpha, loss, error)})
                 path_rows.extend({"model_a": a.model, "seed_a": a.seed, "model_b": b.model, "seed_b": b.seed,
                                   "pair_type": described["pair_type"], "alignment": method, "permuted": method != "naive",

@@ -24,15 +24,20 @@ class Task:
 
     def __init__(self, params: Mapping[str, Any], data: Mapping[str, torch.Tensor], device: torch.device | str) -> None:
         self.name, self.batch = params["task"], int(params["batch_size"])
+        order = params.get("data_order")
+        self.order_seed = None if order is None else derive_seed("monosemanticity", "data_order", int(order))
         self.P, self.Q = data["P"].to(device), data["Q"].to(device)
         self.probabilities = data["probabilities"].to(device)
         self.eval_v = data["eval_v"].to(device)
         self.eval_x, self.eval_target = self.eval_v @ self.P.T, task_target(self.name, self.eval_v, self.Q)
 
     def batches(self, seeds: list[int], step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Inputs x = P v [I, B, d] and targets, each instance's batch drawn from (its seed, step) only."""
+        """Inputs x = P v [I, B, d] and targets, each instance's batch drawn from (its seed, step) only, or with
+        ``data_order`` set from (that order, step): one stream shared by every instance and every cell of that order."""
         device = self.P.device
-        v = torch.stack([sample_task(self.name, self.probabilities, self.batch, step_generator(seed, step, device)) for seed in seeds])
+        streams = seeds if self.order_seed is None else [self.order_seed] * len(seeds)
+        v = torch.stack([sample_task(self.name, self.probabilities, self.batch, step_generator(seed, step, device))
+                         for seed in streams])
         return v @ self.P.T, task_target(self.name, v, self.Q)
 
     def evaluate(self, model: Mapping[str, torch.Tensor], nonlinearity: str, l1: float) -> tuple[torch.Tensor, torch.Tensor]:
