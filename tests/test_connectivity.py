@@ -10,7 +10,15 @@ import torch
 
 from toymodels.studies.connectivity.bundle import Bundle, cell_labels
 from toymodels.studies.connectivity.families import OneHiddenLayer, TiedReLU, evaluate
-from toymodels.studies.connectivity.fit import along_setup, curve_setup, fit_stitches, stitch_init, stitched_output, train_curves
+from toymodels.studies.connectivity.fit import (
+    along_setup,
+    curve_setup,
+    fit_stitches,
+    stitch_init,
+    stitched_output,
+    train_curves,
+    train_finetune,
+)
 from toymodels.studies.connectivity.landscape import (
     alphas,
     barriers,
@@ -28,6 +36,7 @@ from toymodels.studies.connectivity.landscape import (
 from toymodels.studies.connectivity.measure import (
     basin_tables,
     connectivity_tables,
+    finetune_table,
     noise_sources,
     seed_pairs_table,
     stitch_training_table,
@@ -192,6 +201,7 @@ def _teacher_bundle(k: int = 6, d: int = 3, cells: tuple[str, ...] = ("c0", "c1"
         x = torch.randn(size, d, generator=g)
         tensors[f"split/0/{name}_x"] = x
         tensors[f"split/0/{name}_y"] = evaluate_outputs(family, teacher, x)
+    tensors["split/0/P"] = torch.randn(d, 4, generator=g)
     tensors["index"] = torch.tensor(list(json.dumps({"source": "monosemanticity", "models": index}).encode()), dtype=torch.uint8)
     return tensors
 
@@ -316,3 +326,30 @@ def test_noise_sources_name_the_initialisation_the_data_order_and_the_hyperparam
     assert noise_sources(bundle, by_seed[0], by_seed[2]) == (False, "init + data order")
     assert noise_sources(bundle, by_seed[2], by_seed[3]) == (False, "init + data order + batch_size")
     assert noise_sources(bundle, by_seed[2], by_seed[2]) == (True, "")
+
+
+def test_fine_tuning_starts_at_the_start_and_the_barrier_reward_moves_away_from_it():
+    params = {**BASIN_PARAMS, "analyses": ["finetune"], "finetune_betas": [0.0, 8.0], "finetune_steps": 40,
+              "finetune_lr": 3e-2, "finetune_batch": 128, "history_points": 3, "n_alpha": 25}
+    tensors, g = _teacher_bundle(), torch.Generator().manual_seed(5)
+    for n in ("W1", "b1", "W2"):  # the start (lowest-ranked, model 0) is the teacher: a minimum of the noisy task
+        tensors[f"model/0/{n}"], tensors[f"model/3/{n}"] = tensors[f"model/3/{n}"], tensors[f"model/0/{n}"]
+    for name in ("train", "stitch", "test"):
+        tensors[f"split/0/{name}_y"] = tensors[f"split/0/{name}_y"] + 0.3 * torch.randn(tensors[f"split/0/{name}_y"].shape, generator=g)
+    bundle = Bundle(tensors, params)
+    result = train_finetune(params, bundle, 0, Stages(None, {}))
+    first = result.history[result.history["step"] == 0].sort_values("seed")["loss"].tolist()
+    x, y = bundle.split([0], "stitch")
+    start = {n: t[None] for n, t in bundle.weights(bundle.representatives()["low1"]).items()}
+    # at theta = theta_0 the midpoint is the start: the objective is (1 - beta) x the start's loss on that minibatch
+    assert first[1] == pytest.approx(-7 * first[0], rel=1e-5)
+    assert first[0] == pytest.approx(float(evaluate(OneHiddenLayer("relu"), start, x, y)[0][0]), rel=0.3)
+    checkpoints = {step: {f"finetune/{n}": t for n, t in tensors.items()} for step, tensors in result.checkpoints.items()}
+    table = finetune_table(params, bundle, OneHiddenLayer("relu"), checkpoints, alphas(25)).set_index(["beta", "step"])
+    assert table.loc[(0.0, 0), "distance"] == 0
+    assert table.loc[(0.0, 0), "barrier_naive"] == pytest.approx(0.0, abs=1e-5 * table.loc[(0.0, 0), "loss"])
+    last = max(step for _, step in table.index)
+    assert table.loc[(8.0, last), "barrier_naive"] > table.loc[(0.0, last), "barrier_naive"] + 0.1
+    # plain fine-tuning stays in the start's basin: about its loss, no barrier back
+    assert table.loc[(0.0, last), "loss"] == pytest.approx(table.loc[(0.0, 0), "loss"], rel=0.1)
+    assert table.loc[(0.0, last), "barrier_naive"] < 0.02

@@ -195,3 +195,18 @@ def test_small_batch_separates_seeds_compares_the_seed_pairs_of_the_two_batch_si
     assert judge("small_batch_separates_seeds", noise={"pairs": table(0.03)})["verdict"] == NOT_REPRODUCED
     one_size = table(0.08).iloc[:4]
     assert judge("small_batch_separates_seeds", noise={"pairs": one_size})["verdict"] == NOT_MEASURED
+
+
+def test_finetune_leaves_basin_needs_a_matched_barrier_at_a_low_loss():
+    def table(barrier: float, loss: float) -> pd.DataFrame:
+        rows = [{"beta": beta, "step": step, "loss": 0.7 if beta == 0 or step == 0 else loss, "loss_start": 0.7,
+                 "barrier_matched": 0.0 if beta == 0 or step == 0 else barrier, "barrier_naive": 0.3, "mono": 0.1,
+                 "mono_start": 0.05} for beta in (0.0, 8.0, 16.0) for step in (0, 100)]
+        return pd.DataFrame(rows)
+
+    row = judge("finetune_leaves_basin", mono={"finetune": table(0.14, 0.75)})
+    assert row["verdict"] == REPRODUCED
+    assert row["measured"].startswith("beta 16: matched barrier to the start 0.140 = 20% of the start's loss")
+    assert judge("finetune_leaves_basin", mono={"finetune": table(0.05, 0.75)})["verdict"] == NOT_REPRODUCED  # 7%
+    assert judge("finetune_leaves_basin", mono={"finetune": table(0.14, 0.8)})["verdict"] == NOT_REPRODUCED  # loss +14%
+    assert judge("finetune_leaves_basin", mono={"finetune": table(0.14, 0.75).query("beta > 0")})["verdict"] == NOT_MEASURED

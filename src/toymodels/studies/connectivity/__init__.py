@@ -23,6 +23,7 @@ ANALYSIS_TABLES: dict[str, tuple[str, ...]] = {
     "stitching": ("stitching",),
     "stitch_training": ("stitch_training",),
     "hopping": ("hopping",),
+    "finetune": ("finetune",),
     "universality": ("universality",),
 }
 TABLES = tuple(table for tables_ in ANALYSIS_TABLES.values() for table in tables_)
@@ -38,6 +39,7 @@ PLOTS: dict[str, tuple[str, ...]] = {
     "stitching": ("models",),
     "stitch_training": ("models",),
     "hopping": ("models",),
+    "finetune": ("models",),
     "universality": ("models",),
 }
 KEY_COLUMNS = ("source_study", "source_grid")

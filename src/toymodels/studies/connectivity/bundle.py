@@ -131,7 +131,7 @@ def _matches(params: Mapping[str, Any], where: Mapping[str, Any]) -> bool:
 
 
 # Analyses that pair models of different source cells or need the four representatives: their models share one shape.
-ACROSS_CELLS = ("matrix", "basins", "curves", "stitching", "stitch_training", "hopping")
+ACROSS_CELLS = ("matrix", "basins", "curves", "stitching", "stitch_training", "hopping", "finetune")
 
 
 class Bundle:

@@ -154,6 +154,21 @@ def _small_batch_separates_seeds(tables: Tables) -> Outcome:
     return judged(min(small) > max(large), f"weight-matched barrier / endpoint loss between two seeds: {measured}")
 
 
+def _finetune_leaves_basin(tables: Tables) -> Outcome:
+    table = tables["mono"]["finetune"]
+    if table.empty or table["beta"].nunique() < 2 or 0.0 not in set(table["beta"]):
+        raise NotMeasured("the mono grid has no plain and barrier-rewarded fine-tuning runs")
+    last = table[table["step"] == table["step"].max()].set_index("beta")
+    plain, strongest = last.loc[0.0], last.loc[last.index.max()]
+    relative = strongest["barrier_matched"] / strongest["loss_start"]
+    low_loss = strongest["loss"] <= (1 + SMALL_PENALTY) * plain["loss"]
+    return judged(bool(relative > NEAR_ZERO and low_loss),
+                  f"beta {last.index.max():g}: matched barrier to the start {strongest['barrier_matched']:.3f} = "
+                  f"{relative:.0%} of the start's loss (naive {strongest['barrier_naive']:.3f}), test loss "
+                  f"{strongest['loss']:.3f} against {plain['loss']:.3f} for plain fine-tuning; #mono/#features "
+                  f"{strongest['mono']:.3f} (plain {plain['mono']:.3f}, start {strongest['mono_start']:.3f})")
+
+
 def _mli_often_fails(tables: Tables) -> Outcome:
     curves = [tables[grid]["mli"] for grid in ("mono", "dd")]
     parts, flags = [], []
@@ -266,6 +281,13 @@ CLAIMS = (
           "is higher, as a share of their endpoint loss, than between two seeds of the largest-batch cell (batch 128), "
           "both drawing per-seed batches.",
           "conn_noise", ("noise",), _small_batch_separates_seeds),
+    Claim("finetune_leaves_basin", "Lubana et al. 2023 (connectivity-based fine-tuning), via seed 000",
+          "Fine-tuning with a reward for a loss barrier back to the original model finds a new parametrisation that is "
+          "linearly disconnected from the original one, at low task loss.",
+          f"The mono grid's fine-tuning run with the largest beta ends with a weight-matched barrier back to the start "
+          f"above {NEAR_ZERO:.0%} of the start's loss (not 'near zero': a new basin, not a permutation of the start) "
+          f"and a test loss at most {SMALL_PENALTY:.0%} above plain fine-tuning's.",
+          "conn_finetune", ("mono",), _finetune_leaves_basin),
     Claim("mli_often_fails_with_adaptive_optimisers", "Lucas et al. 2021 (monotonic linear interpolation), via seed 004",
           "The loss falls monotonically from initialisation to the trained network for most SGD-trained networks, but "
           "often not for networks trained with Adam (every model here: LAMB or AdamW).",

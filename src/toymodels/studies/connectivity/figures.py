@@ -336,6 +336,40 @@ def stitch_training(tables: Tables, options: Mapping[str, Any]):
     return fig
 
 
+def finetune(tables: Tables, options: Mapping[str, Any]):
+    """Over fine-tuning from the polysemantic start, per beta: #mono/#features, test loss and the barrier back to the
+    start (naive solid, matched dashed)."""
+    table = tables["models"]["finetune"]
+    betas = sorted(table["beta"].unique())
+    colors = dict(zip(betas, (PALETTE["black"], PALETTE["blue"], PALETTE["vermillion"], PALETTE["green"], PALETTE["orange"],
+                              PALETTE["purple"], PALETTE["sky"])))
+    fig, axes = new_figure(1, 3, size=(2.4, 2.5), max_width=TEXT_WIDTH_IN)
+    for beta in betas:
+        part = table[table["beta"] == beta].sort_values("step")
+        label = "plain (beta = 0)" if beta == 0 else f"beta = {beta:g}"
+        axes[0, 0].plot(part["step"], part["mono"], "-o", ms=3, color=colors[beta], label=label)
+        axes[0, 1].plot(part["step"], part["loss"], "-o", ms=3, color=colors[beta])
+        axes[0, 2].plot(part["step"], part["barrier_naive"], "-o", ms=3, color=colors[beta])
+        axes[0, 2].plot(part["step"], part["barrier_matched"], "--s", ms=3, color=colors[beta])
+    axes[0, 2].plot([], [], "-", color="0.4", label="naive")
+    axes[0, 2].plot([], [], "--", color="0.4", label="weight matched")
+    for ax, label in zip(axes[0], ("#mono / #features", "test loss", "barrier to the start (test loss)")):
+        ax.set_xscale("symlog", linthresh=1.0)
+        ax.set_xlabel("fine-tuning step")
+        ax.set_ylabel(label)
+    axes[0, 0].axhline(float(table["mono_start"].iloc[0]), color="0.5", lw=0.7, ls=":")
+    axes[0, 0].set_title("monosemanticity\n(dotted: the start)", fontsize=8)
+    axes[0, 1].set_title("task loss", fontsize=8)
+    axes[0, 2].set_title("barrier back to the start", fontsize=8)
+    handles, labels = [], []
+    for ax in (axes[0, 0], axes[0, 2]):
+        h, lab = ax.get_legend_handles_labels()
+        handles, labels = handles + h, labels + lab
+    fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 5))
+    fig.suptitle("Connectivity-based fine-tuning from a polysemantic model: reward for a barrier back to the start")
+    return fig
+
+
 def _symlog(ax, lams: pd.Series) -> None:
     """A symmetric-log lambda axis, linear below the smallest positive lambda so that lambda = 0 is shown."""
     positive = lams[lams > 0]

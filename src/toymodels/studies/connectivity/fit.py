@@ -221,15 +221,56 @@ def train_curves(params: Mapping[str, Any], bundle: Bundle, seed: int, stages: S
                                        fingerprint=stages.fingerprint, description="connectivity curves"))
 
 
+FINETUNE_START = "low1"  # connectivity-based fine-tuning starts from the lowest-ranked (most polysemantic) model
+
+
+def train_finetune(params: Mapping[str, Any], bundle: Bundle, seed: int, stages: Stages) -> TrainResult:
+    """From the lowest-ranked model theta_0 (FINETUNE_START), ``finetune_steps`` AdamW updates per beta of
+    ``finetune_betas`` of the objective L(theta) - beta min(L((theta + theta_0) / 2), 2 L(theta_0)): the task loss
+    minus a reward for a high loss at the midpoint of the straight path back to the start, all on one minibatch of
+    ``finetune_batch`` samples of the stitch split per update, at the constant ``finetune_lr``.
+
+    This is the connectivity-based fine-tuning of Lubana et al. 2023 (their barrier term is minus the loss at the
+    midpoint) in the form seed 000 proposes: optimise for a parametrisation linearly disconnected from the previous one
+    at low task loss; beta = 0 is plain fine-tuning, the control. Near a minimum with Hessian H, L(theta_0 + delta)
+    grows as delta' H delta / 2 and the midpoint loss as delta' H delta / 8, so the start stops being a minimum of the
+    objective only for beta > 4. The reward is capped at twice the start's loss (a midpoint barrier of about the start's
+    loss), so the objective stays bounded below. Checkpoints at ``history_points`` log-spaced steps follow the runs.
+    """
+    family = family_of(bundle.source, bundle.endpoints[0].params)
+    start = bundle.representatives()[FINETUNE_START]
+    w0 = {n: t[None] for n, t in bundle.weights(start).items()}
+    betas = torch.tensor([float(b) for b in params["finetune_betas"]])
+    model = {n: w0[n].expand(len(betas), *w0[n].shape[1:]).clone() for n in family.names}
+    x, y = bundle.split([start.dataset], "stitch")
+    batch = int(params["finetune_batch"])
+
+    def loss_fn(step: int) -> torch.Tensor:
+        picked = torch.randperm(x.shape[0], generator=step_generator(seed, step))[:batch]
+        xb, yb = x[picked], y[picked]
+        loss, _ = evaluate(family, model, xb, yb)
+        with torch.no_grad():
+            base = evaluate(family, w0, xb, yb)[0]
+        middle, _ = evaluate(family, {n: (model[n] + w0[n]) / 2 for n in family.names}, xb, yb)
+        return loss - betas * torch.minimum(middle, 2 * base)
+
+    config = TrainConfig(steps=int(params["finetune_steps"]), lr=float(params["finetune_lr"]), optimizer="adamw",
+                         schedule="constant", history_points=int(params["history_points"]),
+                         checkpoint_points=int(params["history_points"]), progress=False)
+    return stages.run("finetune", partial(train, model, loss_fn, config, _seeds(seed, "finetune", len(betas)),
+                                          fingerprint=stages.fingerprint, description="connectivity fine-tuning"))
+
+
 def train_model(params: Mapping[str, Any], data: Mapping[str, torch.Tensor], seeds: list[int],
                 device: torch.device | str = "cpu", resume_path: str | Path | None = None) -> TrainResult:
-    """The stitches, hops and curve bends of the cell's ``analyses`` as one result: weights ``stitch/M``,
-    ``stitch/c``, ``along/M``, ``along/c`` (in along_setup order), ``hop/<name>`` (after settling), ``curve/<name>``
-    (the bends, in curve_setup order); history rows carry ``run`` = stitch | along | hop | settle | curve (settle steps
-    continue the hop's count). An analysis not asked for
-    trains nothing (a cell of measured-only analyses has empty weights and history). Short, CPU-sized runs; stitch,
-    hop, settle and curve are the stages of one resumable run (:class:`~toymodels.training.Stages`) whose fingerprint
-    holds the bundle's checksum too, as the bundle is not fixed by the cell's parameters."""
+    """The stitches, hops, curve bends and fine-tuning runs of the cell's ``analyses`` as one result: weights
+    ``stitch/M``, ``stitch/c``, ``along/M``, ``along/c`` (in along_setup order), ``hop/<name>`` (after settling),
+    ``curve/<name>`` (the bends, in curve_setup order), ``finetune/<name>`` (per beta); history rows carry ``run`` =
+    stitch | along | hop | settle | curve | finetune (settle steps continue the hop's count); checkpoints
+    ``<prefix>/<name>`` by step. An analysis not asked for trains nothing (a cell of measured-only analyses has empty
+    weights and history). Short, CPU-sized runs, each a stage of one resumable run
+    (:class:`~toymodels.training.Stages`) whose fingerprint holds the bundle's checksum too, as the bundle is not
+    fixed by the cell's parameters."""
     bundle = Bundle(data, params)
     stages = Stages(resume_path, {"params": params, "seeds": seeds, "bundle": tensors_checksum(data)}, device)
     wanted, hop_steps = set(params["analyses"]), int(params["hop_steps"])
@@ -246,6 +287,8 @@ def train_model(params: Mapping[str, Any], data: Mapping[str, torch.Tensor], see
         runs += [("hop", "hop", hop, 0), ("hop", "settle", settle, hop_steps)]
     if "curves" in wanted:
         runs.append(("curve", "curve", train_curves(params, bundle, seeds[0], stages), 0))
+    if "finetune" in wanted:
+        runs.append(("finetune", "finetune", train_finetune(params, bundle, seeds[0], stages), 0))
     stages.clear()
     histories = [result.history.assign(run=run, step=result.history["step"] + offset) for _, run, result, offset in runs]
     history = pd.concat(histories, ignore_index=True) if histories else pd.DataFrame()

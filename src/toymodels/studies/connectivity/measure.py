@@ -14,6 +14,7 @@ from toymodels.studies.connectivity import TABLES
 from toymodels.studies.connectivity.bundle import Bundle, Endpoint, cell_labels, data_stream
 from toymodels.studies.connectivity.families import evaluate, family_of
 from toymodels.studies.connectivity.fit import (
+    FINETUNE_START,
     STITCH_PAIRS,
     along_setup,
     curve_setup,
@@ -295,6 +296,34 @@ def curves_table(params: Mapping[str, Any], bundle: Bundle, family, model: Mappi
     return pd.DataFrame(rows), pd.DataFrame(points)
 
 
+def finetune_table(params: Mapping[str, Any], bundle: Bundle, family, checkpoints: Mapping[int, Mapping[str, torch.Tensor]],
+                   alpha: torch.Tensor) -> pd.DataFrame:
+    """Per beta of the fine-tuning runs and checkpoint step: test loss, #mono/#features, distance to the start and the
+    barrier of the straight path back to the start, naive and weight-matched (the start matched to the checkpoint)."""
+    start = bundle.representatives()[FINETUNE_START]
+    w0 = bundle.weights(start)
+    x_match, _ = bundle.split([start.dataset], "train")
+    x, y = bundle.split([start.dataset], "test")
+    P, norm = bundle.embedding(start), sum(float(t.pow(2).sum()) for t in w0.values()) ** 0.5
+    rows = []
+    for step, tensors in checkpoints.items():
+        if f"finetune/{family.names[0]}" not in tensors:  # a step of another run's checkpoints only
+            continue
+        for i, beta in enumerate(params["finetune_betas"]):
+            w = {n: tensors[f"finetune/{n}"][i] for n in family.names}
+            with torch.no_grad():
+                loss = float(evaluate(family, {n: t[None] for n, t in w.items()}, x, y)[0][0])
+                mono = float(family.mono({n: t[None] for n, t in w.items()}, P)[0])
+            naive, _ = path_losses(family, w, w0, x, y, alpha)
+            matched, _ = path_losses(family, w, family.align("weight", w, w0, x_match), x, y, alpha)
+            rows.append({"model": start.model, "seed": start.seed, "cell": start.cell, "mono_start": _mono(start),
+                         "beta": float(beta), "step": int(step), "loss": loss, "loss_start": float(naive[-1]),
+                         "mono": mono,
+                         "distance": sum(float((w[n] - w0[n]).pow(2).sum()) for n in w) ** 0.5 / norm,
+                         "barrier_naive": barriers(alpha, naive)[0], "barrier_matched": barriers(alpha, matched)[0]})
+    return pd.DataFrame(rows).sort_values(["beta", "step"], ignore_index=True)
+
+
 def universality_table(bundle: Bundle, family) -> pd.DataFrame:
     """Correlation over the test split of each hidden unit of A with its partner in B (another seed of the same source
     cell): paired by activation matching, and by index (naive) as the chance baseline; NaN for dead units."""
@@ -342,6 +371,8 @@ def measure_cell(params: Mapping[str, Any], seeds: list[int], data: Mapping[str,
         out["stitch_training"] = stitch_training_table(params, bundle, family, model)
     if "hopping" in wanted:
         out["hopping"] = hopping_table(params, bundle, family, model, alpha)
+    if "finetune" in wanted:
+        out["finetune"] = finetune_table(params, bundle, family, checkpoints, alpha)
     if "universality" in wanted:
         out["universality"] = universality_table(bundle, family)
     return out
