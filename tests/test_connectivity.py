@@ -195,7 +195,8 @@ def _teacher_bundle(k: int = 6, d: int = 3, cells: tuple[str, ...] = ("c0", "c1"
         if checkpoints:
             tensors.update({f"step=0/{j}/{n}": t / 2 for n, t in weights.items()})
             tensors.update({f"step=5/{j}/{n}": t.clone() for n, t in weights.items()})
-        index.append({"model": "m", "seed": j, "dataset": 0, "cell": cells[j], "params": {"nonlinearity": "relu", "k": k},
+        index.append({"model": "m", "seed": j, "dataset": 0, "cell": cells[j],
+                      "params": {"nonlinearity": "relu", "hidden_layers": 1, "k": k, "lr": 0.01},
                       "instance": {"mono_fraction_features": j / 4, "loss": 1.0}})
     for name, size in (("train", 256), ("stitch", 1024), ("test", 256)):
         x = torch.randn(size, d, generator=g)
@@ -258,7 +259,7 @@ BASIN_PARAMS = {"source_where": {}, "source_grid": "g", "order_by": "mono_fracti
 
 def test_seed_pairs_of_a_planted_permutation_have_zero_matched_barrier_trained_and_at_init():
     bundle = Bundle(_teacher_bundle(cells=("c0", "c1", "t", "t")), BASIN_PARAMS)
-    table = seed_pairs_table(BASIN_PARAMS, bundle, OneHiddenLayer("relu"), alphas(25))
+    table = seed_pairs_table(BASIN_PARAMS, bundle, alphas(25))
     assert set(zip(table["seed_a"], table["seed_b"])) == {(2, 3)}  # only the two seeds of cell t are a seed pair
     assert set(table["state"]) == {"trained", "init"} and set(table["sweep_value"]) == {6.0}
     test = table[table["split"] == "test"].set_index(["state", "alignment"])
@@ -353,3 +354,25 @@ def test_fine_tuning_starts_at_the_start_and_the_barrier_reward_moves_away_from_
     # plain fine-tuning stays in the start's basin: about its loss, no barrier back
     assert table.loc[(0.0, last), "loss"] == pytest.approx(table.loc[(0.0, 0), "loss"], rel=0.1)
     assert table.loc[(0.0, last), "barrier_naive"] < 0.02
+
+
+def test_layer_wise_matching_undoes_a_permutation_planted_in_both_hidden_layers():
+    from toymodels.studies.connectivity.families import TwoHiddenLayers
+
+    g = torch.Generator().manual_seed(7)
+    k, d, out = 10, 4, 5
+    a = {"W1": torch.randn(k, d, generator=g), "b1": torch.rand(k, generator=g), "Wh": torch.randn(k, k, generator=g),
+         "bh": torch.rand(k, generator=g), "W2": torch.randn(out, k, generator=g)}
+    family = TwoHiddenLayers("relu")
+    planted = (torch.randperm(k, generator=g), torch.randperm(k, generator=g))
+    b = family.permute(a, planted)
+    x = torch.randn(256, d, generator=g)
+    assert torch.allclose(evaluate_outputs(family, a, x), evaluate_outputs(family, b, x), atol=1e-5)  # same function
+    t = alphas(25)
+    naive, _ = evaluate(family, interpolate(a, b, t), x, evaluate_outputs(family, a, x))
+    assert float(naive.max()) > 0.1
+    for method in ("weight", "activation"):
+        aligned = family.align(method, a, b, x)
+        assert all(torch.allclose(aligned[n], a[n]) for n in family.names), method
+    p1, p2 = family.weight_matching(a, b)
+    assert torch.equal(planted[0][p1], torch.arange(k)) and torch.equal(planted[1][p2], torch.arange(k))

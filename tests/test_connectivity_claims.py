@@ -134,6 +134,8 @@ def test_barrier_trends_with_width_and_difficulty_need_the_rank_correlation_and_
     rising = {0.01: 0.1, 0.03: 0.2, 0.1: 0.4}
     assert judge("barrier_rises_with_difficulty", difficulty={"seed_pairs": seed_pairs(rising)})["verdict"] == REPRODUCED
     assert judge("barrier_rises_with_difficulty", difficulty={"seed_pairs": seed_pairs(falling)})["verdict"] == NOT_REPRODUCED
+    assert judge("barrier_rises_with_depth", depth={"seed_pairs": seed_pairs({1: 0.1, 2: 0.3})})["verdict"] == REPRODUCED
+    assert judge("barrier_rises_with_depth", depth={"seed_pairs": seed_pairs({1: 0.3, 2: 0.1})})["verdict"] == NOT_REPRODUCED
 
 
 def test_untrained_networks_are_connected_when_the_widest_matched_init_barrier_is_near_zero():

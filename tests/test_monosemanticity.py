@@ -127,10 +127,11 @@ def test_loss_sums_outputs_and_averages_batch_and_l1_is_separate():
     assert solu(torch.tensor(0.0)).item() == 0.0
 
 
+@pytest.mark.parametrize("hidden_layers", [1, 2])
 @pytest.mark.parametrize("nonlinearity", ["relu", "gelu", "solu"])
 @pytest.mark.parametrize("l1", [0.0, 0.05])
-def test_hand_derived_gradients_equal_autograd(nonlinearity, l1):
-    params = {k: v.double() for k, v in init_params(6, 10, 9, [3, 4], -0.1).items()}
+def test_hand_derived_gradients_equal_autograd(nonlinearity, l1, hidden_layers):
+    params = {k: v.double() for k, v in init_params(6, 10, 9, [3, 4], -0.1, hidden_layers=hidden_layers).items()}
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(2, 7, 6, generator=generator, dtype=torch.float64)
     target = torch.rand(2, 7, 9, generator=generator, dtype=torch.float64)
@@ -259,3 +260,14 @@ def test_data_order_gives_every_instance_and_cell_of_one_value_the_same_batches(
     assert torch.equal(shared, Task({**params, "data_order": 1}, data, "cpu").batches([5, 9], 3)[0])  # any seeds
     other = Task({**params, "data_order": 2}, data, "cpu").batches([0, 1], 3)[0]
     assert not torch.equal(shared[0], other[0])
+
+
+def test_a_second_hidden_layer_adds_its_weights_after_the_shared_ones():
+    one, two = init_params(6, 10, 9, [3, 4], -1.0), init_params(6, 10, 9, [3, 4], -1.0, hidden_layers=2)
+    assert set(two) == {"W1", "b1", "W2", "Wh", "bh"} and two["Wh"].shape == (2, 10, 10) and two["bh"].shape == (2, 10)
+    assert all(torch.equal(one[n], two[n]) for n in one)  # the same seed draws the same first and output layers
+    x = torch.randn(2, 3, 6)
+    h, out = forward(two, x, "relu")
+    expected = torch.relu(torch.relu(x @ two["W1"].transpose(1, 2) + two["b1"][:, None]) @ two["Wh"].transpose(1, 2)
+                          + two["bh"][:, None]) @ two["W2"].transpose(1, 2)
+    assert torch.allclose(out, expected, atol=1e-6) and torch.equal(h, forward(one, x, "relu")[0])

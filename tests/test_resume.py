@@ -35,7 +35,7 @@ def synthetic_bundle() -> dict[str, torch.Tensor]:
             tensors.update({f"{which}/{j}/W1": torch.randn(k, d, generator=g), f"{which}/{j}/b1": torch.randn(k, generator=g),
                             f"{which}/{j}/W2": torch.randn(n, k, generator=g)})
         models.append({"model": "m", "seed": j, "dataset": 0, "cell": f"c{j}",
-                       "params": {"nonlinearity": "relu", "frequencies": "uniform"},
+                       "params": {"nonlinearity": "relu", "hidden_layers": 1, "frequencies": "uniform", "lr": 0.01},
                        "instance": {"mono_fraction_features": j / 4, "loss": 1.0}})
     for name, size in (("train", 64), ("stitch", 128), ("test", 64)):
         tensors[f"split/0/{name}_x"] = torch.randn(size, d, generator=g)

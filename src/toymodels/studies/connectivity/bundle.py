@@ -138,7 +138,8 @@ class Bundle:
     """Read access to a bundle for one connectivity cell: the selected endpoints, their weights and data splits.
 
     A cell whose ``analyses`` pair models of different source cells (:data:`ACROSS_CELLS`) needs at least 4 models
-    of one shape; one that only pairs seeds of a cell (seed_pairs, mli, universality) needs 2 and takes any shapes.
+    of one shape; one that only pairs seeds of a cell (seed_pairs, mli, universality) needs 2 and takes any shapes
+    and families (one or two hidden layers).
     """
 
     def __init__(self, data: Mapping[str, torch.Tensor], params: Mapping[str, Any]) -> None:
@@ -172,6 +173,12 @@ class Bundle:
         if across and len(shapes) > 1:
             raise ValueError(f"source_where {where} keeps models of different shapes {sorted(shapes)}, which analyses "
                              f"{sorted(set(params['analyses']) & set(ACROSS_CELLS))} pair; narrow it")
+
+    def family(self, e: Endpoint):
+        """The model family of e (its source study and, for monosemanticity, its number of hidden layers)."""
+        from toymodels.studies.connectivity.families import family_of
+
+        return family_of(self.source, e.params)
 
     def weights(self, e: Endpoint, which: str = "model") -> dict[str, torch.Tensor]:
         """Weights of e: ``model`` (final), ``init`` (step 0) or ``step=<s>`` (a checkpoint, with bundle_checkpoints)."""

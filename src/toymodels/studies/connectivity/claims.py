@@ -126,6 +126,12 @@ def _barrier_rises_with_difficulty(tables: Tables) -> Outcome:
     return judged(holds, f"naive test barrier at eps = {', '.join(f'{v:g}' for v in means.columns)}: {measured}")
 
 
+def _barrier_rises_with_depth(tables: Tables) -> Outcome:
+    means = _seed_pair_means(tables, "depth", "trained", "naive", "barrier_mean_endpoints")
+    holds, measured = _trend(means, 1)
+    return judged(holds, f"naive test barrier with {', '.join(f'{v:g}' for v in means.columns)} hidden layers: {measured}")
+
+
 def _untrained_connected(tables: Tables) -> Outcome:
     means = _seed_pair_means(tables, "width", "init", "weight", "relative_barrier")
     widest = means.columns.max()
@@ -268,6 +274,11 @@ CLAIMS = (
           "at once, a harder task for the same d and k): a positive Spearman correlation over eps and a higher barrier "
           "at the largest eps than at the smallest.",
           "conn_barrier_difficulty", ("difficulty",), _barrier_rises_with_difficulty),
+    Claim("barrier_rises_with_depth", ENTEZARI,
+          "The loss barrier on the linear interpolation between two trained networks increases with depth.",
+          "The mean naive test barrier between two seeds of the depth grid's recipe is higher with two hidden layers "
+          "than with one (with more depths: a positive Spearman correlation and a higher barrier at the deepest).",
+          "conn_barrier_depth", ("depth",), _barrier_rises_with_depth),
     Claim("untrained_networks_connected", f"{ENTEZARI}, its one-hidden-layer result at random initialisation",
           "Two one-hidden-layer networks at random initialisation are linearly connected after a permutation of their "
           "hidden units, once they are wide enough.",

@@ -67,6 +67,56 @@ class OneHiddenLayer(Family):
         return mono_fractions(sfa)["mono_fraction_features"]
 
 
+class TwoHiddenLayers(OneHiddenLayer):
+    """out = W2 act(Wh act(W1 x + b1) + bh) (monosemanticity with hidden_layers = 2): W1 [k, d], b1 [k], Wh [k, k],
+    bh [k], W2 [out, k]. encode gives the second hidden layer (the output layer's input).
+
+    Its symmetry is a permutation of each hidden layer: P1 moves W1 rows, b1 entries and Wh columns; P2 moves Wh rows,
+    bh entries and W2 columns. Weight matching is git re-basin's coordinate descent: each layer's permutation solved
+    as an assignment given the other's, until neither changes. Activation matching pairs each layer's units by the
+    correlation of their activations (a layer's activations do not depend on the other layer's order).
+    """
+
+    names = ("W1", "b1", "Wh", "bh", "W2")
+    MAX_SWEEPS = 100
+
+    def encode(self, w: Weights, x: torch.Tensor) -> torch.Tensor:
+        return self.act(torch.einsum("ijk,ink->inj", w["Wh"], self.first(w, x)) + w["bh"][:, None, :])
+
+    def first(self, w: Weights, x: torch.Tensor) -> torch.Tensor:
+        """The first hidden layer act(W1 x + b1), [I, n, k]."""
+        return self.act(torch.einsum("ikd,nd->ink", w["W1"], x) + w["b1"][:, None, :])
+
+    def permute(self, w: Weights, perm: tuple[torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:
+        p1, p2 = perm
+        return {"W1": w["W1"][p1], "b1": w["b1"][p1], "Wh": w["Wh"][p2][:, p1], "bh": w["bh"][p2], "W2": w["W2"][:, p2]}
+
+    def align(self, method: str, a: Weights, b: Weights, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        if method == "naive":
+            return dict(b)
+        if method == "weight":
+            return self.permute(b, self.weight_matching(a, b))
+        if method == "activation":
+            one_a, one_b = _one(a), _one(b)
+            p1 = match_permutation(self.first(one_a, x)[0].T @ self.first(one_b, x)[0] / x.shape[0])
+            p2 = match_permutation(self.encode(one_a, x)[0].T @ self.encode(one_b, x)[0] / x.shape[0])
+            return self.permute(b, (p1, p2))
+        raise ValueError(f"alignment must be one of {self.alignments}, got {method!r}")
+
+    def weight_matching(self, a: Weights, b: Weights) -> tuple[torch.Tensor, torch.Tensor]:
+        """(P1, P2) maximising the summed inner products of A's and permuted B's weights, layer by layer."""
+        k = a["W1"].shape[0]
+        p1, p2 = torch.arange(k), torch.arange(k)
+        for _ in range(self.MAX_SWEEPS):
+            wh_b = b["Wh"][p2]  # B's second layer with its rows in A's order; columns still B's first-layer units
+            new1 = match_permutation(a["W1"] @ b["W1"].T + torch.outer(a["b1"], b["b1"]) + a["Wh"].T @ wh_b)
+            new2 = match_permutation(a["Wh"] @ b["Wh"][:, new1].T + torch.outer(a["bh"], b["bh"]) + a["W2"].T @ b["W2"])
+            if torch.equal(new1, p1) and torch.equal(new2, p2):
+                break
+            p1, p2 = new1, new2
+        return p1, p2
+
+
 class TiedReLU(Family):
     """x' = ReLU(W^T W x + b) (double-descent study): W [m, N], b [N].
 
@@ -105,9 +155,9 @@ def _one(w: Weights) -> dict[str, torch.Tensor]:
     return {n: t[None] for n, t in w.items()}
 
 
-def family_of(source_study: str, params: Mapping) -> OneHiddenLayer | TiedReLU:
+def family_of(source_study: str, params: Mapping) -> OneHiddenLayer | TwoHiddenLayers | TiedReLU:
     if source_study == "monosemanticity":
-        return OneHiddenLayer(params["nonlinearity"])
+        return (TwoHiddenLayers if params["hidden_layers"] == 2 else OneHiddenLayer)(params["nonlinearity"])
     if source_study == "double_descent":
         return TiedReLU()
     raise ValueError(f"source_study must be monosemanticity or double_descent, got {source_study!r}")

@@ -175,6 +175,8 @@ def seed_pairs(tables: Tables, options: Mapping[str, Any]):
         ax.axhline(0, color="k", lw=0.5)
         if options.get("log_x"):
             swept_log_axis(ax, table["sweep_value"], base=2)
+        else:
+            ax.set_xticks(sorted(table["sweep_value"].unique()))
         ax.set_xlabel(options.get("x_label", options.get("x", "swept value")))
         ax.set_ylabel(label)
         ax.set_title(f"{'trained' if state == 'trained' else 'untrained (step 0)'}", fontsize=8)

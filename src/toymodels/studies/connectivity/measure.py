@@ -12,7 +12,7 @@ import torch
 
 from toymodels.studies.connectivity import TABLES
 from toymodels.studies.connectivity.bundle import Bundle, Endpoint, cell_labels, data_stream
-from toymodels.studies.connectivity.families import evaluate, family_of
+from toymodels.studies.connectivity.families import evaluate
 from toymodels.studies.connectivity.fit import (
     FINETUNE_START,
     STITCH_PAIRS,
@@ -119,7 +119,7 @@ def connectivity_tables(params: Mapping[str, Any], bundle: Bundle, family, alpha
     return pd.DataFrame(pair_rows), pd.DataFrame(path_rows)
 
 
-def seed_pairs_table(params: Mapping[str, Any], bundle: Bundle, family, alpha: torch.Tensor) -> pd.DataFrame:
+def seed_pairs_table(params: Mapping[str, Any], bundle: Bundle, alpha: torch.Tensor) -> pd.DataFrame:
     """Barriers between every two seeds of one source cell, trained and as initialised (step 0), per alignment and
     split, with the cell's value of ``sweep_key`` (the x of a barrier against width or difficulty) and its ``group``
     (the other hyperparameters that differ among the models)."""
@@ -131,6 +131,7 @@ def seed_pairs_table(params: Mapping[str, Any], bundle: Bundle, family, alpha: t
         if a.cell != b.cell:
             continue
         x_match, _ = pair_split(bundle, a, b, "train")
+        family = bundle.family(a)
         described = {"model": a.model, "cell": a.cell, "group": groups[a.index], "optimizer": _optimizer(a),
                      "sweep_key": key or "",
                      "sweep_value": float(a.params[key]) if key else math.nan, "seed_a": a.seed, "seed_b": b.seed,
@@ -177,7 +178,7 @@ def basin_tables(params: Mapping[str, Any], bundle: Bundle, pairs: pd.DataFrame)
     return basins, counts
 
 
-def mli_tables(bundle: Bundle, family, alpha: torch.Tensor, names: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def mli_tables(bundle: Bundle, alpha: torch.Tensor, names: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """mli (bumps and distance per model and split) and mli_paths (loss from init, alpha 0, to final, alpha 1)."""
     classes = bundle.classes()
     label = {"low": names[0], "high": names[1]}
@@ -187,7 +188,7 @@ def mli_tables(bundle: Bundle, family, alpha: torch.Tensor, names: list[str]) ->
         distance = relative_distance(init, final)
         for split in SPLITS:
             x, y = bundle.split([e.dataset], split)
-            loss, _ = path_losses(family, init, final, x, y, alpha)
+            loss, _ = path_losses(bundle.family(e), init, final, x, y, alpha)
             bump, above = mli_bumps(loss)
             rows.append({"model": e.model, "seed": e.seed, "cell": e.cell, "order": e.order, "mono": _mono(e),
                          "class": label[classes[e.index]], "optimizer": _optimizer(e), "lr": float(e.params["lr"]),
@@ -324,14 +325,14 @@ def finetune_table(params: Mapping[str, Any], bundle: Bundle, family, checkpoint
     return pd.DataFrame(rows).sort_values(["beta", "step"], ignore_index=True)
 
 
-def universality_table(bundle: Bundle, family) -> pd.DataFrame:
+def universality_table(bundle: Bundle) -> pd.DataFrame:
     """Correlation over the test split of each hidden unit of A with its partner in B (another seed of the same source
     cell): paired by activation matching, and by index (naive) as the chance baseline; NaN for dead units."""
     rows = []
     for a, b in itertools.combinations(bundle.endpoints, 2):
         if a.cell != b.cell:
             continue
-        wa, wb = bundle.weights(a), bundle.weights(b)
+        wa, wb, family = bundle.weights(a), bundle.weights(b), bundle.family(a)
         x_match, _ = bundle.split([a.dataset], "train")
         x, _ = bundle.split([a.dataset], "test")
         for method in ("naive", "activation"):
@@ -350,7 +351,7 @@ def measure_cell(params: Mapping[str, Any], seeds: list[int], data: Mapping[str,
             model: Mapping[str, torch.Tensor], checkpoints: Mapping[int, Mapping[str, torch.Tensor]]) -> dict[str, pd.DataFrame]:
     """Every table of the package's TABLES: those of the cell's ``analyses`` measured, the others empty."""
     bundle = Bundle(data, params)
-    family = family_of(bundle.source, bundle.endpoints[0].params)
+    family = bundle.family(bundle.endpoints[0])  # one family for the analyses across cells (one shape)
     alpha, wanted = alphas(int(params["n_alpha"])), set(params["analyses"])
     out: dict[str, pd.DataFrame] = {name: pd.DataFrame() for name in TABLES}
     if wanted & {"matrix", "basins"}:
@@ -360,9 +361,9 @@ def measure_cell(params: Mapping[str, Any], seeds: list[int], data: Mapping[str,
         if "basins" in wanted:
             out["basins"], out["basin_counts"] = basin_tables(params, bundle, pairs)
     if "seed_pairs" in wanted:
-        out["seed_pairs"] = seed_pairs_table(params, bundle, family, alpha)
+        out["seed_pairs"] = seed_pairs_table(params, bundle, alpha)
     if "mli" in wanted:
-        out["mli"], out["mli_paths"] = mli_tables(bundle, family, alpha, list(params["class_names"]))
+        out["mli"], out["mli_paths"] = mli_tables(bundle, alpha, list(params["class_names"]))
     if "curves" in wanted:
         out["curves"], out["curve_paths"] = curves_table(params, bundle, family, model, alpha)
     if "stitching" in wanted:
@@ -374,5 +375,5 @@ def measure_cell(params: Mapping[str, Any], seeds: list[int], data: Mapping[str,
     if "finetune" in wanted:
         out["finetune"] = finetune_table(params, bundle, family, checkpoints, alpha)
     if "universality" in wanted:
-        out["universality"] = universality_table(bundle, family)
+        out["universality"] = universality_table(bundle)
     return out

@@ -59,7 +59,8 @@ def initial_model(params: Mapping[str, Any], task: Task, seeds: list[int]) -> tu
     n_out = output_size(params["task"], int(params["n_features"]), int(params["d"]))
     bias_init = params["bias_init"]
     offset = float(params["bias_offset"]) if bias_init == "offset" else 0.0
-    model = init_params(int(params["d"]), int(params["k"]), n_out, seeds, offset, task.P.device)
+    model = init_params(int(params["d"]), int(params["k"]), n_out, seeds, offset, task.P.device,
+                        int(params["hidden_layers"]))
     if bias_init != "offset":
         model["b1"] = bias_below_max(model["W1"], task.eval_x, bias_init == "max_neuron", float(params["bias_margin"]))
     masks = {}

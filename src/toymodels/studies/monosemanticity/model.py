@@ -1,7 +1,9 @@
-"""The one-hidden-layer model out = W2 act(W1 x + b1) with a leading instance axis, its initialisation and loss.
+"""The model out = W2 act(W1 x + b1) with a leading instance axis (and its two-hidden-layer variant
+out = W2 act(Wh act(W1 x + b1) + bh)), its initialisation and loss.
 
 Weights, as stored in ``model.safetensors`` and every checkpoint (PyTorch ``Linear`` layout, instance axis first):
-``W1`` [I, k, d] (first layer), ``b1`` [I, k] (first-layer bias), ``W2`` [I, out, k] (second layer, no bias).
+``W1`` [I, k, d] (first layer), ``b1`` [I, k] (first-layer bias), ``W2`` [I, out, k] (output layer, no bias); with
+two hidden layers also ``Wh`` [I, k, k] and ``bh`` [I, k] (the second hidden layer). The metrics read the first layer.
 """
 
 from __future__ import annotations
@@ -40,16 +42,24 @@ def activation_slope(name: str, pre: torch.Tensor) -> torch.Tensor:
     raise ValueError(f"nonlinearity must be one of {NONLINEARITIES}, got {name!r}")
 
 
+HIDDEN = ("Wh", "bh")  # the second hidden layer's weights (hidden_layers = 2)
+
+
 def init_params(d: int, k: int, n_out: int, seeds: list[int], bias_offset: float,
-                device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
-    """PyTorch ``Linear`` default init per instance (U[-1/sqrt(fan_in), +1/sqrt(fan_in)]), plus ``bias_offset`` on b1."""
-    W1, b1, W2 = [], [], []
+                device: torch.device | str = "cpu", hidden_layers: int = 1) -> dict[str, torch.Tensor]:
+    """PyTorch ``Linear`` default init per instance (U[-1/sqrt(fan_in), +1/sqrt(fan_in)]), plus ``bias_offset`` on b1;
+    a second hidden layer (Wh, bh; no offset) is drawn after the others, so the shared weights equal the one-layer
+    model's of the same seed."""
+    values: dict[str, list[torch.Tensor]] = {"W1": [], "b1": [], "W2": [], **({n: [] for n in HIDDEN} if hidden_layers == 2 else {})}
     for seed in seeds:
         g = torch.Generator().manual_seed(seed)
-        W1.append((torch.rand(k, d, generator=g) * 2 - 1) / math.sqrt(d))
-        b1.append((torch.rand(k, generator=g) * 2 - 1) / math.sqrt(d) + bias_offset)
-        W2.append((torch.rand(n_out, k, generator=g) * 2 - 1) / math.sqrt(k))
-    return {name: torch.stack(values).to(device) for name, values in (("W1", W1), ("b1", b1), ("W2", W2))}
+        values["W1"].append((torch.rand(k, d, generator=g) * 2 - 1) / math.sqrt(d))
+        values["b1"].append((torch.rand(k, generator=g) * 2 - 1) / math.sqrt(d) + bias_offset)
+        values["W2"].append((torch.rand(n_out, k, generator=g) * 2 - 1) / math.sqrt(k))
+        if hidden_layers == 2:
+            values["Wh"].append((torch.rand(k, k, generator=g) * 2 - 1) / math.sqrt(k))
+            values["bh"].append((torch.rand(k, generator=g) * 2 - 1) / math.sqrt(k))
+    return {name: torch.stack(tensors).to(device) for name, tensors in values.items()}
 
 
 def bias_below_max(W1: torch.Tensor, x: torch.Tensor, per_neuron: bool, margin: float) -> torch.Tensor:
@@ -61,9 +71,12 @@ def bias_below_max(W1: torch.Tensor, x: torch.Tensor, per_neuron: bool, margin: 
 
 
 def forward(params: Mapping[str, torch.Tensor], x: torch.Tensor, nonlinearity: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Hidden activations h = act(W1 x + b1) [I, B, k] and outputs W2 h [I, B, out] for inputs x [I, B, d]."""
-    h = activation(nonlinearity)(torch.baddbmm(params["b1"][:, None, :], x, params["W1"].transpose(1, 2)))
-    return h, torch.bmm(h, params["W2"].transpose(1, 2))
+    """First-layer activations h = act(W1 x + b1) [I, B, k] and outputs [I, B, out] for inputs x [I, B, d]: W2 h, or
+    W2 act(Wh h + bh) with a second hidden layer."""
+    act = activation(nonlinearity)
+    h = act(torch.baddbmm(params["b1"][:, None, :], x, params["W1"].transpose(1, 2)))
+    top = act(torch.baddbmm(params["bh"][:, None, :], h, params["Wh"].transpose(1, 2))) if "Wh" in params else h
+    return h, torch.bmm(top, params["W2"].transpose(1, 2))
 
 
 def losses(params: Mapping[str, torch.Tensor], x: torch.Tensor, target: torch.Tensor, nonlinearity: str,
@@ -80,26 +93,46 @@ def loss_and_grads(params: Mapping[str, torch.Tensor], x: torch.Tensor, target: 
     (no autograd graph: ~2x faster on a CPU core).
 
     With r = out - target and g = 2 r / B: dW2 = g^T h; dh = g W2 + (l1 / B) sign(h); dpre = dh act'(pre);
-    dW1 = dpre^T x; db1 = sum_b dpre. For ReLU, act'(pre) = [h > 0], applied as a mask.
+    dW1 = dpre^T x; db1 = sum_b dpre. For ReLU, act'(pre) = [h > 0], applied as a mask. With a second hidden layer
+    t = act(Wh h + bh): dW2 = g^T t, dpre_h = (g W2) act'(pre_h), dWh = dpre_h^T h, dbh = sum_b dpre_h, and
+    dh = dpre_h Wh + (l1 / B) sign(h) (the L1 penalty reads the first layer).
     """
     W1, b1, W2 = params["W1"], params["b1"], params["W2"]
     batch = x.shape[1]
     pre = torch.baddbmm(b1[:, None, :], x, W1.transpose(1, 2))
-    h = pre.clamp_min(0) if nonlinearity == "relu" else activation(nonlinearity)(pre)
-    residual = torch.bmm(h, W2.transpose(1, 2)).sub_(target)
+    h = _act(nonlinearity, pre)
+    if "Wh" in params:
+        pre_h = torch.baddbmm(params["bh"][:, None, :], h, params["Wh"].transpose(1, 2))
+        top = _act(nonlinearity, pre_h)
+    else:
+        top = h
+    residual = torch.bmm(top, W2.transpose(1, 2)).sub_(target)
     loss = residual.square().sum(dim=(1, 2)) / batch
     penalty = l1 * h.abs().sum(dim=(1, 2)) / batch if l1 else torch.zeros_like(loss)
     g = residual.mul_(2.0 / batch)
-    grad_W2 = torch.bmm(g.transpose(1, 2), h)
+    grads = {"W2": torch.bmm(g.transpose(1, 2), top)}
     grad_pre = torch.bmm(g, W2)
+    if "Wh" in params:  # back through the second hidden layer: dpre_h = (g W2) act'(pre_h), dh = dpre_h Wh
+        _times_slope(grad_pre, nonlinearity, pre_h, top)
+        grads["Wh"], grads["bh"] = torch.bmm(grad_pre.transpose(1, 2), h), grad_pre.sum(dim=1)
+        grad_pre = torch.bmm(grad_pre, params["Wh"])
     if l1:
         grad_pre.add_(torch.sign(h), alpha=l1 / batch)
-    if nonlinearity == "relu":
-        grad_pre.mul_(h > 0)
-    else:
-        grad_pre.mul_(activation_slope(nonlinearity, pre))
-    grads = {"W1": torch.bmm(grad_pre.transpose(1, 2), x), "b1": grad_pre.sum(dim=1), "W2": grad_W2}
+    _times_slope(grad_pre, nonlinearity, pre, h)
+    grads.update(W1=torch.bmm(grad_pre.transpose(1, 2), x), b1=grad_pre.sum(dim=1))
     return loss, penalty, grads
+
+
+def _act(nonlinearity: str, pre: torch.Tensor) -> torch.Tensor:
+    return pre.clamp_min(0) if nonlinearity == "relu" else activation(nonlinearity)(pre)
+
+
+def _times_slope(grad: torch.Tensor, nonlinearity: str, pre: torch.Tensor, out: torch.Tensor) -> None:
+    """grad *= act'(pre) in place; for ReLU the mask [out > 0]."""
+    if nonlinearity == "relu":
+        grad.mul_(out > 0)
+    else:
+        grad.mul_(activation_slope(nonlinearity, pre))
 
 
 def decay_bias(b1: torch.Tensor, step: int, steps: int, decay: float, lr: float) -> None:
