@@ -21,7 +21,7 @@ def paths(tables: Tables, options: Mapping[str, Any]):
     paths = paths[paths["alignment"].isin(["naive", alignment])]
     pairs = tables["models"]["pairs"]
     types = sorted(paths["pair_type"].unique(), key=lambda t: (len(set(t.split("-"))) > 1, t))  # same-class first
-    fig, axes = new_figure(2, len(types), size=(3.4, 2.6), sharex=True)
+    fig, axes = new_figure(2, len(types), size=(3.4, 2.6), max_width=7.0, sharex=True)  # tick labels and titles reach the edges
     for column, pair_type in enumerate(types):
         for row, split in enumerate(("train", "test")):
             ax = axes[row, column]
@@ -42,8 +42,7 @@ def paths(tables: Tables, options: Mapping[str, Any]):
             ax.set_ylabel(f"{split} loss")
         axes[1, column].set_xlabel("alpha (0 = A, 1 = B)")
     legend_below(fig, axes[0, 0])
-    fig.suptitle(f"Loss along the straight path A -> B, B as trained (naive) and {alignment}-matched; "
-                 f"thin: each pair, thick: mean")
+    fig.suptitle(f"Loss along the straight path A -> B, B naive and {alignment}-matched (thin: each pair, thick: mean)")
     return fig
 
 
