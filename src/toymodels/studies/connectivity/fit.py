@@ -81,30 +81,39 @@ def fit_stitches(params: Mapping[str, Any], bundle: Bundle, stitches: list[tuple
                  run: str, steps: int, batch: int | None, seed: int, stages: Stages) -> TrainResult:
     """Train only M, c of every stitch (A's weights -> B's weights) on the pair's stitch split, from the
     least-squares map of z_A to z_B: full-batch (``batch`` None) or on ``batch`` samples per update, drawn from (seed,
-    step) and shared by the stitches, at the constant ``stitch_lr``.
+    step) and shared by the stitches, at the constant ``stitch_lr``. Stitches with as many samples are one batched
+    product (indexing one stitch's M out of the stacked parameter cost a full-size gradient per stitch and step).
 
     The stitch split is larger than the train split (``stitch_samples``): a k x k map fitted on 512 samples overfitted,
     so that the control A -> A lost 0.1 of test loss against its own model.
     """
     family = bundle.family(bundle.endpoints[0])
-    inputs = []
-    for a, which_a, b, which_b in stitches:
+    starts, groups = [], {}  # groups: stitches of one sample count, trained as one batched product each
+    for i, (a, which_a, b, which_b) in enumerate(stitches):
         x, y = pair_split(bundle, a, b, "stitch")
         wb = bundle.weights(b, which_b)
         za = family.encode({n: t[None] for n, t in bundle.weights(a, which_a).items()}, x)[0]
         zb = family.encode({n: t[None] for n, t in wb.items()}, x)[0]
-        inputs.append((za, y, wb, *stitch_init(za, zb)))
-    model = {"M": torch.stack([i[3] for i in inputs]), "c": torch.stack([i[4] for i in inputs])}
+        starts.append(stitch_init(za, zb))
+        groups.setdefault(x.shape[0], []).append((i, za, y, wb))
+    stacked = [(torch.tensor([g[0] for g in group]), torch.stack([g[1] for g in group]), torch.stack([g[2] for g in group]),
+                {n: torch.stack([g[3][n] for g in group]) for n in family.names}) for group in groups.values()]
+    del groups
+    model = {"M": torch.stack([m for m, _ in starts]), "c": torch.stack([c for _, c in starts])}
 
     def loss_fn(step: int) -> torch.Tensor:
-        picked = (None if batch is None
-                  else torch.randperm(inputs[0][0].shape[0], generator=step_generator(seed, step))[:batch])
-        return torch.stack([(stitched_output(family, wb, model["M"][i], model["c"][i], za if picked is None else za[picked])
-                             - (y if picked is None else y[picked])).pow(2).sum(1).mean()
-                            for i, (za, y, wb, _, _) in enumerate(inputs)])
+        generator = step_generator(seed, step) if batch is not None else None
+        out = torch.zeros(len(stitches))
+        for index, za, y, wb in stacked:
+            if generator is not None:
+                picked = torch.randperm(za.shape[1], generator=generator)[:batch]
+                za, y = za[:, picked], y[:, picked]
+            z = torch.baddbmm(model["c"][index][:, None, :], za, model["M"][index].transpose(1, 2))
+            out = out.index_put((index,), (family.decode(wb, z) - y).pow(2).sum(2).mean(1))
+        return out
 
     return stages.run(run, partial(train, model, loss_fn, _config(params, steps, float(params["stitch_lr"])),
-                                   _seeds(seed, run, len(inputs)), fingerprint=stages.fingerprint,
+                                   _seeds(seed, run, len(stitches)), fingerprint=stages.fingerprint,
                                    description=f"connectivity {run}"))
 
 
