@@ -17,13 +17,13 @@ pytestmark = pytest.mark.workflow
 def test_bad_hyperparameters_are_rejected(tmp_path):
     config = copy.deepcopy(load_config_file(QUICK))
     config["studies"] = {"monosemanticity": config["studies"]["monosemanticity"]}
-    config["studies"]["monosemanticity"]["defaults"].update(optimizer="sgd", eps=1.5)
+    config["studies"]["monosemanticity"]["defaults"].update(optimizer="rmsprop", eps=1.5)
     path = tmp_path / "mono.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     result = run_snakemake(tmp_path, "-n", "figures", f"--configfile={path}", check=False)
     output = result.stdout + result.stderr
     assert result.returncode != 0
-    assert "defaults.optimizer: 'sgd' is not allowed; allowed values: ['lamb', 'adamw']" in output
+    assert "defaults.optimizer: 'rmsprop' is not allowed; allowed values: ['lamb', 'adamw', 'sgd', 'sgd_momentum']" in output
     assert "defaults.eps: 1.5 is greater than the maximum of 1" in output
 
 

@@ -72,7 +72,8 @@ def test_every_figure_renders_with_its_caption_and_provenance(page, quick_run):
     paths = {name: next(path for path in results if path.endswith(f"figures/{name}.png")) for name in names}
     for name, path in paths.items():
         page.evaluate("path => app.showResultInfo(path)", path)  # what a scorecard link or a Results entry does
-        caption = page.locator("nav .prose-invert").first
+        # wait for this figure's caption: the previous figure's stays visible until the panel re-renders
+        caption = page.locator("nav .prose-invert", has_text=f"results/figures/{name}.json").first
         caption.wait_for(state="visible")
         text = " ".join(caption.inner_text().split())
         assert _shown_in_order(figures / f"{name}.rst", text), f"{name}: its caption is shown"

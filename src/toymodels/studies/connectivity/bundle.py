@@ -174,12 +174,6 @@ class Bundle:
             raise ValueError(f"source_where {where} keeps models of different shapes {sorted(shapes)}, which analyses "
                              f"{sorted(set(params['analyses']) & set(ACROSS_CELLS))} pair; narrow it")
 
-    def family(self, e: Endpoint):
-        """The model family of e (its source study and, for monosemanticity, its number of hidden layers)."""
-        from toymodels.studies.connectivity.families import family_of
-
-        return family_of(self.source, e.params)
-
     def weights(self, e: Endpoint, which: str = "model") -> dict[str, torch.Tensor]:
         """Weights of e: ``model`` (final), ``init`` (step 0) or ``step=<s>`` (a checkpoint, with bundle_checkpoints)."""
         prefix = f"{which}/{e.index}/"

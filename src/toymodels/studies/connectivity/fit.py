@@ -19,7 +19,7 @@ import torch
 from toymodels.artifacts import tensors_checksum
 from toymodels.grid import derive_seed
 from toymodels.studies.connectivity.bundle import Bundle, Endpoint
-from toymodels.studies.connectivity.families import evaluate
+from toymodels.studies.connectivity.families import evaluate, family_of
 from toymodels.studies.connectivity.landscape import combine, curve_coefficients
 from toymodels.training import Stages, TrainConfig, TrainResult, step_generator, train
 
@@ -87,7 +87,7 @@ def fit_stitches(params: Mapping[str, Any], bundle: Bundle, stitches: list[tuple
     The stitch split is larger than the train split (``stitch_samples``): a k x k map fitted on 512 samples overfitted,
     so that the control A -> A lost 0.1 of test loss against its own model.
     """
-    family = bundle.family(bundle.endpoints[0])
+    family = family_of(bundle.source, bundle.endpoints[0].params)
     starts, groups = [], {}  # groups: stitches of one sample count, trained as one batched product each
     for i, (a, which_a, b, which_b) in enumerate(stitches):
         x, y = pair_split(bundle, a, b, "stitch")
@@ -121,7 +121,7 @@ def aligned_pairs(bundle: Bundle, pairs: tuple[tuple[str, str], ...], methods: l
                   ) -> list[tuple[Endpoint, Endpoint, str, dict]]:
     """(A, B, method, B aligned to A by method) for every pair of representatives and method, pair-major; matchings
     use the pair's train split."""
-    family = bundle.family(bundle.endpoints[0])
+    family = family_of(bundle.source, bundle.endpoints[0].params)
     reps = bundle.representatives()
     out = []
     for a_name, b_name in pairs:
@@ -147,7 +147,7 @@ def train_hops(params: Mapping[str, Any], bundle: Bundle, seed: int, stages: Sta
     lambda was, and lambda stopped mattering. The proximal step closes the fraction 2 lr lambda / (1 + 2 lr lambda)
     of the gap per update.
     """
-    family = bundle.family(bundle.endpoints[0])
+    family = family_of(bundle.source, bundle.endpoints[0].params)
     runs = hop_setup(params, bundle)
     names = family.names
     model = {n: torch.stack([bundle.weights(a)[n] for a, _, _, _ in runs]) for n in names}
@@ -198,7 +198,7 @@ def train_curves(params: Mapping[str, Any], bundle: Bundle, seed: int, stages: S
     stitch split (the train split stays unseen, like the test split). The bend starts at the midpoint of A and B, where
     both curves are the straight line; the learning rate decays from ``curve_lr`` to 0 on a cosine, so the bends end
     where the minibatch noise has died down."""
-    family = bundle.family(bundle.endpoints[0])
+    family = family_of(bundle.source, bundle.endpoints[0].params)
     runs = curve_setup(params, bundle)
     names = family.names
     ends_a = {n: torch.stack([bundle.weights(a)[n] for a, _, _, _, _ in runs]) for n in names}
@@ -246,7 +246,7 @@ def train_finetune(params: Mapping[str, Any], bundle: Bundle, seed: int, stages:
     objective only for beta > 4. The reward is capped at twice the start's loss (a midpoint barrier of about the start's
     loss), so the objective stays bounded below. Checkpoints at ``history_points`` log-spaced steps follow the runs.
     """
-    family = bundle.family(bundle.endpoints[0])
+    family = family_of(bundle.source, bundle.endpoints[0].params)
     start = bundle.representatives()[FINETUNE_START]
     w0 = {n: t[None] for n, t in bundle.weights(start).items()}
     betas = torch.tensor([float(b) for b in params["finetune_betas"]])

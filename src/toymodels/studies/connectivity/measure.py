@@ -12,7 +12,7 @@ import torch
 
 from toymodels.studies.connectivity import TABLES
 from toymodels.studies.connectivity.bundle import Bundle, Endpoint, cell_labels, data_stream
-from toymodels.studies.connectivity.families import evaluate
+from toymodels.studies.connectivity.families import evaluate, family_of
 from toymodels.studies.connectivity.fit import (
     FINETUNE_START,
     STITCH_PAIRS,
@@ -131,7 +131,7 @@ def seed_pairs_table(params: Mapping[str, Any], bundle: Bundle, alpha: torch.Ten
         if a.cell != b.cell:
             continue
         x_match, _ = pair_split(bundle, a, b, "train")
-        family = bundle.family(a)
+        family = family_of(bundle.source, a.params)
         described = {"model": a.model, "cell": a.cell, "group": groups[a.index], "optimizer": _optimizer(a),
                      "sweep_key": key or "",
                      "sweep_value": float(a.params[key]) if key else math.nan, "seed_a": a.seed, "seed_b": b.seed,
@@ -188,7 +188,7 @@ def mli_tables(bundle: Bundle, alpha: torch.Tensor, names: list[str]) -> tuple[p
         distance = relative_distance(init, final)
         for split in SPLITS:
             x, y = bundle.split([e.dataset], split)
-            loss, _ = path_losses(bundle.family(e), init, final, x, y, alpha)
+            loss, _ = path_losses(family_of(bundle.source, e.params), init, final, x, y, alpha)
             bump, above = mli_bumps(loss)
             rows.append({"model": e.model, "seed": e.seed, "cell": e.cell, "order": e.order, "mono": _mono(e),
                          "class": label[classes[e.index]], "optimizer": _optimizer(e), "lr": float(e.params["lr"]),
@@ -332,7 +332,7 @@ def universality_table(bundle: Bundle) -> pd.DataFrame:
     for a, b in itertools.combinations(bundle.endpoints, 2):
         if a.cell != b.cell:
             continue
-        wa, wb, family = bundle.weights(a), bundle.weights(b), bundle.family(a)
+        wa, wb, family = bundle.weights(a), bundle.weights(b), family_of(bundle.source, a.params)
         x_match, _ = bundle.split([a.dataset], "train")
         x, _ = bundle.split([a.dataset], "test")
         for method in ("naive", "activation"):
@@ -351,7 +351,7 @@ def measure_cell(params: Mapping[str, Any], seeds: list[int], data: Mapping[str,
             model: Mapping[str, torch.Tensor], checkpoints: Mapping[int, Mapping[str, torch.Tensor]]) -> dict[str, pd.DataFrame]:
     """Every table of the package's TABLES: those of the cell's ``analyses`` measured, the others empty."""
     bundle = Bundle(data, params)
-    family = bundle.family(bundle.endpoints[0])  # one family for the analyses across cells (one shape)
+    family = family_of(bundle.source, bundle.endpoints[0].params)  # one family for the analyses across cells (one shape)
     alpha, wanted = alphas(int(params["n_alpha"])), set(params["analyses"])
     out: dict[str, pd.DataFrame] = {name: pd.DataFrame() for name in TABLES}
     if wanted & {"matrix", "basins"}:
