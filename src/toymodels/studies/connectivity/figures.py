@@ -176,6 +176,8 @@ def seed_pairs(tables: Tables, options: Mapping[str, Any]):
             swept_log_axis(ax, table["sweep_value"], base=2)
         else:
             ax.set_xticks(sorted(table["sweep_value"].unique()))
+        if max(len(label.get_text()) for label in ax.get_xticklabels()) > 4:  # e.g. eps = 0.0078125
+            ax.tick_params(axis="x", labelrotation=40)
         ax.set_xlabel(options.get("x_label", options.get("x", "swept value")))
         ax.set_ylabel(label)
         ax.set_title(f"{'trained' if state == 'trained' else 'untrained (step 0)'}", fontsize=8)
