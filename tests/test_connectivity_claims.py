@@ -152,13 +152,13 @@ def test_stitching_across_training_reads_the_within_run_checkpoints_after_a_tent
             for step, value in ((0, 5.0), (50, 0.5), (100, 0.08), (500, 0.02), (1000, 0.0))
             for kind in ("within", "across") for split in ("train", "test")]
     table = pd.DataFrame(rows)
-    row = judge("stitching_across_training", mono={"stitch_training": table})
+    row = judge("stitching_across_training", mono_training={"stitch_training": table})
     assert row["verdict"] == REPRODUCED
     assert row["measured"].endswith("mono step 100: +8.0%; mono step 500: +2.0%")
     table.loc[(table["step"] == 500) & (table["kind"] == "within"), "relative_penalty"] = 0.2
-    assert judge("stitching_across_training", mono={"stitch_training": table})["verdict"] == NOT_REPRODUCED
+    assert judge("stitching_across_training", mono_training={"stitch_training": table})["verdict"] == NOT_REPRODUCED
     early = table[table["step"] < 100]
-    assert judge("stitching_across_training", mono={"stitch_training": early})["verdict"] == NOT_MEASURED
+    assert judge("stitching_across_training", mono_training={"stitch_training": early})["verdict"] == NOT_MEASURED
 
 
 def mli_by_optimizer(monotonic: dict[str, list[bool]]) -> pd.DataFrame:
@@ -206,9 +206,9 @@ def test_finetune_leaves_basin_needs_a_matched_barrier_at_a_low_loss():
                  "mono_start": 0.05} for beta in (0.0, 8.0, 16.0) for step in (0, 100)]
         return pd.DataFrame(rows)
 
-    row = judge("finetune_leaves_basin", mono={"finetune": table(0.14, 0.75)})
+    row = judge("finetune_leaves_basin", mono_training={"finetune": table(0.14, 0.75)})
     assert row["verdict"] == REPRODUCED
     assert row["measured"].startswith("beta 16: matched barrier to the start 0.140 = 20% of the start's loss")
-    assert judge("finetune_leaves_basin", mono={"finetune": table(0.05, 0.75)})["verdict"] == NOT_REPRODUCED  # 7%
-    assert judge("finetune_leaves_basin", mono={"finetune": table(0.14, 0.8)})["verdict"] == NOT_REPRODUCED  # loss +14%
-    assert judge("finetune_leaves_basin", mono={"finetune": table(0.14, 0.75).query("beta > 0")})["verdict"] == NOT_MEASURED
+    assert judge("finetune_leaves_basin", mono_training={"finetune": table(0.05, 0.75)})["verdict"] == NOT_REPRODUCED  # 7%
+    assert judge("finetune_leaves_basin", mono_training={"finetune": table(0.14, 0.8)})["verdict"] == NOT_REPRODUCED  # loss +14%
+    assert judge("finetune_leaves_basin", mono_training={"finetune": table(0.14, 0.75).query("beta > 0")})["verdict"] == NOT_MEASURED

@@ -161,9 +161,9 @@ def _small_batch_separates_seeds(tables: Tables) -> Outcome:
 
 
 def _finetune_leaves_basin(tables: Tables) -> Outcome:
-    table = tables["mono"]["finetune"]
+    table = tables["mono_training"]["finetune"]
     if table.empty or table["beta"].nunique() < 2 or 0.0 not in set(table["beta"]):
-        raise NotMeasured("the mono grid has no plain and barrier-rewarded fine-tuning runs")
+        raise NotMeasured("the mono_training grid has no plain and barrier-rewarded fine-tuning runs")
     last = table[table["step"] == table["step"].max()].set_index("beta")
     plain, strongest = last.loc[0.0], last.loc[last.index.max()]
     relative = strongest["barrier_matched"] / strongest["loss_start"]
@@ -227,11 +227,11 @@ def _stitching_small(tables: Tables) -> Outcome:
 
 
 def _stitching_along_training(tables: Tables) -> Outcome:
-    table = tables["mono"]["stitch_training"]
+    table = tables["mono_training"]["stitch_training"]
     within = table[(table["split"] == "test") & (table["kind"] == "within")]
     within = within[(within["step"] >= within["final_step"] / 10) & (within["step"] < within["final_step"])]
     if within.empty:
-        raise NotMeasured("the mono grid has no checkpoint between a tenth of training and its end")
+        raise NotMeasured("the mono_training grid has no checkpoint between a tenth of training and its end")
     measured = "; ".join(f"{row.class_a} step {row.step}: {row.relative_penalty:+.1%}" for row in within.itertuples())
     return judged(bool((within["relative_penalty"] <= SMALL_PENALTY).all()),
                   f"penalty / final model's test loss, checkpoint -> own final model: {measured}")
@@ -295,10 +295,10 @@ CLAIMS = (
     Claim("finetune_leaves_basin", "Lubana et al. 2023 (connectivity-based fine-tuning), via seed 000",
           "Fine-tuning with a reward for a loss barrier back to the original model finds a new parametrisation that is "
           "linearly disconnected from the original one, at low task loss.",
-          f"The mono grid's fine-tuning run with the largest beta ends with a weight-matched barrier back to the start "
+          f"The mono_training grid's fine-tuning run with the largest beta ends with a weight-matched barrier back to the start "
           f"above {NEAR_ZERO:.0%} of the start's loss (not 'near zero': a new basin, not a permutation of the start) "
           f"and a test loss at most {SMALL_PENALTY:.0%} above plain fine-tuning's.",
-          "conn_finetune", ("mono",), _finetune_leaves_basin),
+          "conn_finetune", ("mono_training",), _finetune_leaves_basin),
     Claim("mli_often_fails_with_adaptive_optimisers", "Lucas et al. 2021 (monotonic linear interpolation), via seed 004",
           "The loss falls monotonically from initialisation to the trained network for most SGD-trained networks, but "
           "often not for networks trained with Adam (every model here: LAMB or AdamW).",
@@ -325,8 +325,8 @@ CLAIMS = (
     Claim("stitching_across_training", "Bansal et al. 2021 (model stitching), via seed 004",
           "Models at different points in the training process can be stitched together: a network's representation "
           "is stable enough through training that an affine map joins an earlier checkpoint to the final model.",
-          f"Every within-run stitch of the mono grid's representatives, from a checkpoint after the first tenth of "
+          f"Every within-run stitch of the mono_training grid's representatives, from a checkpoint after the first tenth of "
           f"training (and before its end) into the run's final model, costs at most {SMALL_PENALTY:.0%} of the final "
           "model's test loss.",
-          "conn_stitching_training", ("mono",), _stitching_along_training),
+          "conn_stitching_training", ("mono_training",), _stitching_along_training),
 )
