@@ -144,9 +144,9 @@ def test_every_claim_is_not_measured_on_a_config_without_its_grids(claim):
     assert row["verdict"] == NOT_MEASURED and row["measured"].startswith("the config has no grid")
 
 
-def repeat_grid(dims: dict[int, list[float]], share: dict[int, float]) -> dict:
+def repeat_grid(dims: dict[int, list[float]], share: dict[int, float], test_loss: float = 0.9) -> dict:
     """A repeated_generalising grid (best seed only): features along +y, the repeated point along +x."""
-    instances = table("repeat_count seed", *[(r, 0) for r in dims])
+    instances = table("repeat_count T seed test_loss", *[(r, 1000, 0, test_loss) for r in dims])
     features = pd.DataFrame([(r, 0, i, d, 0.0, 1.0) for r, ds in dims.items() for i, d in enumerate(ds)],
                             columns=["repeat_count", "seed", "feature", "dimensionality", "x", "y"])
     points = pd.DataFrame([(r, 0, 0, share.get(r, 0.0) / r, 1.0, 1.0, 0.0) for r in dims],
@@ -182,6 +182,10 @@ def test_many_repeats_embed_the_point_and_displace_a_feature():
     assert judge_tables("many_repeats_displace", repeated_generalising=memorised)["verdict"] == NOT_REPRODUCED
     few = repeat_grid({1: pentagon, 3: pentagon}, {})
     assert judge_tables("many_repeats_displace", repeated_generalising=few)["verdict"] == NOT_MEASURED
+    memorising = judge_tables("many_repeats_displace", repeated_generalising=repeat_grid(
+        {1: pentagon, 10: [0.4] * 4 + [0.05] * 2}, {10: 0.5}, test_loss=1.2))
+    assert (memorising["verdict"], memorising["measured"]) == (
+        NOT_MEASURED, "the R = 1 model does not generalise at T = 1000 (test loss 1.200 >= 1, predicting zero)")
 
 
 def by_m(curves: dict[tuple[int, float], list[float]], ts: tuple[int, ...] = (10, 100, 1000, 10000)) -> pd.DataFrame:
