@@ -1,11 +1,14 @@
 import math
 
+import pandas as pd
 import pytest
 import torch
 
 from toymodels.studies.double_descent.data import from_sparse_tensors, make_dataset, sample_features, to_sparse_tensors
 from toymodels.studies.double_descent.metrics import dimensionality, leverage
 from toymodels.studies.double_descent.model import init_params, loss_and_grads, prepare_samples, reconstruction_loss
+from toymodels.studies.double_descent.repetition import repeated_share, repetition_summary
+from toymodels.studies.double_descent.scale import onset_spread, post_onset_curves
 
 PARAMS = dict(n_features=30, sparsity=0.8, T=12, data_seed=0, repeat_count=1, test_size=50)
 
@@ -80,3 +83,54 @@ def test_init_is_xavier_normal_per_seed():
     assert torch.equal(params["W"][0], params["W"][2]) and not torch.equal(params["W"][0], params["W"][1])
     assert float(params["W"].std()) == pytest.approx(math.sqrt(2 / 2002), rel=0.05)
     assert torch.count_nonzero(params["b"]) == 0
+
+
+def repeat_tables(dims: dict[int, list[float]], share: dict[int, float]) -> tuple:
+    """instances / features / datapoints of a repeated grid: best seed 0 with features along the x axis at
+    (i + 1, i) scaled down, the repeated point (sample 0) along +x with D_t = share / R; a worse seed 1 of junk."""
+    instances = pd.DataFrame([(r, s, s == 0) for r in dims for s in (0, 1)], columns=["repeat_count", "seed", "selected"])
+    features = pd.DataFrame([(r, s, i, d if s == 0 else 0.99, 0.1 * (i + 1), 1.0 - 0.3 * i)
+                             for r, ds in dims.items() for s in (0, 1) for i, d in enumerate(ds)],
+                            columns=["repeat_count", "seed", "feature", "dimensionality", "x", "y"])
+    points = pd.DataFrame([(r, s, t, share.get(r, 0.0) / r if t == 0 else 0.01, 2.0 if t == 0 else 0.1, 1.0, 0.0)
+                           for r in dims for s in (0, 1) for t in range(3)],
+                          columns=["repeat_count", "seed", "sample", "dimensionality", "norm", "x", "y"])
+    return instances, features, points
+
+
+def test_repeated_share_counts_every_copy():
+    assert repeated_share(0.05, 10) == pytest.approx(0.5)
+    # R identical copies alone in the hidden space: each has D_t = 1/R, the point as a whole holds one dimension
+    copies = torch.tensor([[1.0, 0.0]] * 4 + [[0.0, 1.0]])
+    assert repeated_share(float(dimensionality(copies)[0]), 4) == pytest.approx(1.0)
+
+
+def test_repetition_summary_counts_large_features_lost_and_the_feature_the_point_sits_on():
+    # R = 1: max 0.4 -> bar 0.2, three large; R = 5: two large (one lost), the point holds 5 x 0.06 = 0.3 >= 0.2;
+    # the feature with the largest projection on the point's direction (+x) is the last one (x = 0.4, y = 0.1)
+    instances, features, points = repeat_tables({1: [0.4, 0.4, 0.3, 0.05], 5: [0.4, 0.3, 0.1, 0.15]}, {5: 0.3})
+    summary = repetition_summary(instances, features, points).set_index("repeat_count")
+    assert summary["threshold"].tolist() == pytest.approx([0.2, 0.2])
+    assert summary["large_features"].tolist() == [3, 2]
+    assert summary["features_lost"].tolist() == [0, 1]
+    assert summary["repeated_share"].tolist() == pytest.approx([0.0, 0.3])
+    assert summary["point_large"].tolist() == [False, True]
+    assert summary.loc[5, "aligned_dimensionality"] == pytest.approx(0.15)
+    assert summary.loc[5, "repeated_norm"] == 2.0
+    with pytest.raises(ValueError, match="reference repeat_count must be 1"):
+        repetition_summary(instances[instances["repeat_count"] == 5], features, points)
+
+
+def test_onset_spread_is_zero_when_curves_collapse_in_T_times_density():
+    # m = 2: onsets T = 100 (S = 0.9) and 1000 (S = 0.99): T(1-S) = 10 both -> 0; m = 3: 10 and 1000 x 0.01 x 10 -> 1 dex
+    curves = {(2, 0.9): [0.05, 0.3, 0.3, 0.3], (2, 0.99): [0.05, 0.05, 0.3, 0.3],
+              (3, 0.9): [0.05, 0.3, 0.3, 0.3], (3, 0.99): [0.05, 0.05, 0.05, 0.3]}
+    ts = (10, 100, 1000, 10000)
+    instances = pd.DataFrame([(m, s, t, d) for (m, s), ds in curves.items() for t, d in zip(ts, ds)],
+                             columns=["m", "sparsity", "T", "max_feature_dimensionality"])
+    assert onset_spread(instances) == pytest.approx({2: 0.0, 3: 1.0})
+    flat = instances.assign(max_feature_dimensionality=0.3)
+    assert onset_spread(flat) == {2: None, 3: None}
+    post = post_onset_curves(instances[instances["sparsity"] == 0.99], "m")
+    assert post[2].to_dict() == {1000: 0.3, 10000: 0.3} and post[3].to_dict() == {10000: 0.3}
+    assert post_onset_curves(flat[flat["sparsity"] == 0.99], "m")[2].empty

@@ -142,3 +142,76 @@ def test_generalising_scale_lines_up_against_T_times_density():
 def test_every_claim_is_not_measured_on_a_config_without_its_grids(claim):
     (row,) = evaluate("double_descent", (claim,), {})
     assert row["verdict"] == NOT_MEASURED and row["measured"].startswith("the config has no grid")
+
+
+def repeat_grid(dims: dict[int, list[float]], share: dict[int, float], test_loss: float = 0.9) -> dict:
+    """A repeated_generalising grid (best seed only): features along +y, the repeated point along +x."""
+    instances = table("repeat_count T seed test_loss", *[(r, 1000, 0, test_loss) for r in dims])
+    features = pd.DataFrame([(r, 0, i, d, 0.0, 1.0) for r, ds in dims.items() for i, d in enumerate(ds)],
+                            columns=["repeat_count", "seed", "feature", "dimensionality", "x", "y"])
+    points = pd.DataFrame([(r, 0, 0, share.get(r, 0.0) / r, 1.0, 1.0, 0.0) for r in dims],
+                          columns=["repeat_count", "seed", "sample", "dimensionality", "norm", "x", "y"])
+    return {"instances": instances, "features": features, "datapoints": points}
+
+
+def judge_tables(claim_id: str, **grids: dict) -> dict:
+    (row,) = evaluate("double_descent", (BY_ID[claim_id],), grids)
+    return row
+
+
+def test_few_repeats_leave_the_generalising_features_and_are_not_memorised():
+    pentagon = [0.4] * 5 + [0.05]
+    holds = repeat_grid({1: pentagon, 2: pentagon, 3: pentagon, 10: [0.4] * 4 + [0.05] * 2}, {2: 0.01, 3: 0.05, 10: 0.5})
+    memorised = repeat_grid({1: pentagon, 3: pentagon}, {3: 0.3})
+    row = judge_tables("few_repeats_unchanged", repeated_generalising=holds)
+    assert row["verdict"] == REPRODUCED
+    assert row["measured"].startswith("large features (D_i >= 0.200, half the R = 1 model's max), repeated point's R D_t, "
+                                      "and D_i of the feature along it: R = 1: 5, 0.000, 0.400; R = 2: 5, 0.010")
+    assert judge_tables("few_repeats_unchanged", repeated_generalising=memorised)["verdict"] == NOT_REPRODUCED
+    only_many = repeat_grid({1: pentagon, 10: pentagon}, {})
+    assert judge_tables("few_repeats_unchanged", repeated_generalising=only_many)["verdict"] == NOT_MEASURED
+
+
+def test_many_repeats_embed_the_point_and_displace_a_feature():
+    pentagon = [0.4] * 5 + [0.05]
+    holds = repeat_grid({1: pentagon, 10: [0.4] * 4 + [0.05] * 2}, {10: 0.5})
+    kept = repeat_grid({1: pentagon, 10: pentagon}, {10: 0.5})
+    memorised = repeat_grid({1: pentagon, 10: [0.05] * 6}, {10: 0.9})
+    assert judge_tables("many_repeats_displace", repeated_generalising=holds)["verdict"] == REPRODUCED
+    assert judge_tables("many_repeats_displace", repeated_generalising=kept)["verdict"] == NOT_REPRODUCED
+    assert judge_tables("many_repeats_displace", repeated_generalising=memorised)["verdict"] == NOT_REPRODUCED
+    few = repeat_grid({1: pentagon, 3: pentagon}, {})
+    assert judge_tables("many_repeats_displace", repeated_generalising=few)["verdict"] == NOT_MEASURED
+    memorising = judge_tables("many_repeats_displace", repeated_generalising=repeat_grid(
+        {1: pentagon, 10: [0.4] * 4 + [0.05] * 2}, {10: 0.5}, test_loss=1.2))
+    assert (memorising["verdict"], memorising["measured"]) == (
+        NOT_MEASURED, "the R = 1 model does not generalise at T = 1000 (test loss 1.200 >= 1, predicting zero)")
+
+
+def by_m(curves: dict[tuple[int, float], list[float]], ts: tuple[int, ...] = (10, 100, 1000, 10000)) -> pd.DataFrame:
+    rows = [(m, s, t, 0, d) for (m, s), ds in curves.items() for t, d in zip(ts, ds, strict=True)]
+    return table("m sparsity T seed max_feature_dimensionality", *rows)
+
+
+def test_collapse_gets_worse_at_larger_m():
+    clean, loose = [0.05, 0.3, 0.3, 0.3], [0.05, 0.05, 0.05, 0.3]
+    worse = by_m({(2, 0.9): clean, (2, 0.99): [0.05, 0.05, 0.3, 0.3], (5, 0.9): clean, (5, 0.99): loose})
+    same = by_m({(2, 0.9): clean, (2, 0.99): [0.05, 0.05, 0.3, 0.3], (5, 0.9): clean, (5, 0.99): [0.05, 0.05, 0.3, 0.3]})
+    row = judge("collapse_by_m", sparsity_by_m=worse)
+    assert row["verdict"] == REPRODUCED
+    assert row["measured"] == "spread of the onsets in log10 T(1-S): 0.00 (m = 2), 1.00 (m = 5); grid T = 10 .. 10000"
+    assert judge("collapse_by_m", sparsity_by_m=same)["verdict"] == NOT_REPRODUCED
+    no_jump = by_m({(2, 0.9): clean, (2, 0.99): [0.05, 0.05, 0.3, 0.3], (5, 0.9): clean, (5, 0.99): [0.3] * 4})
+    assert judge("collapse_by_m", sparsity_by_m=no_jump)["verdict"] == NOT_MEASURED
+
+
+def test_peak_feature_dimensionality_falls_past_the_onset():
+    falls = feature_dims("m", {2: [0.05, 0.4, 0.3], 3: [0.05, 0.3, 0.2]})
+    rises = feature_dims("m", {2: [0.05, 0.25, 0.3]})
+    row = judge("peak_falls_post_generalisation", dataset_size=falls)
+    assert row["verdict"] == REPRODUCED
+    assert row["measured"] == ("max feature dimensionality from the onset on: m = 2: 0.400 (T = 100), 0.300 (T = 1000); "
+                               "m = 3: 0.300 (T = 100), 0.200 (T = 1000)")
+    assert judge("peak_falls_post_generalisation", dataset_size=rises)["verdict"] == NOT_REPRODUCED
+    late = feature_dims("m", {2: [0.05, 0.05, 0.3]})
+    assert judge("peak_falls_post_generalisation", dataset_size=late)["verdict"] == NOT_MEASURED

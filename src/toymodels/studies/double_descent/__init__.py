@@ -19,6 +19,9 @@ PLOTS: dict[str, tuple[str, ...]] = {
     "regularisation": ("weight_decay", "training_length"),
     "generalising_scale": ("weight_decay", "sparsity"),
     "repeated": ("repeated",),
+    "repeated_generalising": ("repeated",),
+    "generalising_scale_by_m": ("weight_decay", "sparsity"),
+    "post_generalisation": ("sweep",),
 }
 KEY_COLUMNS = ("m", "T")
 

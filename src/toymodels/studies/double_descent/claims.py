@@ -11,12 +11,14 @@ from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 from toymodels.claims import Claim, NotMeasured, Outcome, Tables, judged
+from toymodels.studies.double_descent.scale import generalising_onset, onset_spread, post_onset_curves
 
 if TYPE_CHECKING:
     import pandas as pd
 
 HENIGHAN = "Henighan et al. 2023, Superposition, Memorization, and Double Descent"
 JERMYN = "A. Jermyn's comment on Henighan et al. 2023 (what sets the generalizing scale?)"
+JERMYN_REPEATS = "A. Jermyn's comment on Henighan et al. 2023 (repeated data points)"
 
 
 def best_of_seeds(instances: pd.DataFrame) -> pd.DataFrame:
@@ -32,22 +34,6 @@ def best_test_loss(instances: pd.DataFrame) -> pd.DataFrame:
 def highest_test_loss(instances: pd.DataFrame, by: str) -> pd.Series:
     """Per value of ``by``: the highest best-of-seeds test loss over T (the top of the double-descent peak)."""
     return best_of_seeds(instances).groupby([by, "T"])["test_loss"].mean().groupby(level=0).max()
-
-
-def generalising_onset(instances: pd.DataFrame, by: str) -> dict[Any, Any]:
-    """Per value of ``by``: where the max feature dimensionality (mean over seeds, as drawn in the generalising-scale
-    figure) jumps: the first T, from the curve's lowest point on, at which it reaches half of its highest value from
-    there on. The curve is U-shaped: at the smallest T a few features present in the few data points already have a
-    sizeable dimensionality (memorisation, not generalisation), so the jump is sought after the dip. None where the
-    curve does not jump inside the grid: less than doubling after its dip, its half-maximum point is the dip itself."""
-    curves = instances.groupby([by, "T"])["max_feature_dimensionality"].mean()
-    onsets = {}
-    for value, curve in curves.groupby(level=0):
-        curve = curve.droplevel(0).sort_index()
-        rising = curve.loc[curve.idxmin():]
-        reached = rising[rising >= rising.max() / 2].index[0]
-        onsets[value] = None if reached == rising.index[0] else reached
-    return onsets
 
 
 def _values(values: dict[Any, Any], name: str, format: str = "{}") -> str:
@@ -152,6 +138,67 @@ def _scale_vs_sparsity(tables: Tables) -> Outcome:
                   + f": spread x{spread_t:.3g} in T, x{spread_per_feature:.3g} in T(1-S); " + _grid_T(instances))
 
 
+def _few_repeats_unchanged(tables: Tables) -> Outcome:
+    summary = _repetition(tables)
+    few = summary[summary["repeat_count"].isin([2, 3])]
+    if few.empty:
+        raise NotMeasured("needs repeat_count 2 or 3 in the repeated_generalising grid")
+    holds = bool((~few["point_large"]).all() and (few["features_lost"] == 0).all())
+    return judged(holds, _repetition_text(summary))
+
+
+def _many_repeats_displace(tables: Tables) -> Outcome:
+    summary = _repetition(tables)
+    most = summary.iloc[-1]
+    if most["repeat_count"] <= 3:
+        raise NotMeasured("needs a repeat_count above 3 in the repeated_generalising grid")
+    reference = int(summary["large_features"].iloc[0])
+    holds = bool(most["point_large"]) and 1 <= most["features_lost"] < reference
+    return judged(holds, _repetition_text(summary))
+
+
+def _repetition(tables: Tables) -> pd.DataFrame:
+    from toymodels.studies.double_descent.repetition import repetition_summary
+
+    grid = tables["repeated_generalising"]
+    if grid["instances"]["repeat_count"].nunique() < 2:
+        raise NotMeasured("needs at least 2 repeat counts (1 and more) in the repeated_generalising grid")
+    reference = best_of_seeds(grid["instances"]).query("repeat_count == 1")
+    if not (reference["test_loss"] < 1).all():
+        raise NotMeasured(f"the R = 1 model does not generalise at T = {reference['T'].iloc[0]} (test loss "
+                          f"{reference['test_loss'].iloc[0]:.3f} >= 1, predicting zero)")
+    return repetition_summary(grid["instances"], grid["features"], grid["datapoints"])
+
+
+def _repetition_text(summary: pd.DataFrame) -> str:
+    return (f"large features (D_i >= {summary['threshold'].iloc[0]:.3f}, half the R = 1 model's max), repeated point's "
+            "R D_t, and D_i of the feature along it: " + "; ".join(
+                f"R = {row.repeat_count}: {row.large_features}, {row.repeated_share:.3f}, {row.aligned_dimensionality:.3f}"
+                for row in summary.itertuples()))
+
+
+def _collapse_by_m(tables: Tables) -> Outcome:
+    instances = tables["sparsity_by_m"]["instances"]
+    spreads = onset_spread(instances)
+    measured = {m: v for m, v in spreads.items() if v is not None}
+    text = ("spread of the onsets in log10 T(1-S): " + _values(spreads, "m =", "{:.2f}").replace("no jump in the grid", "not all jump")
+            + "; " + _grid_T(instances))
+    if len(measured) < 2:
+        raise NotMeasured("needs 2 values of m at which every sparsity's curve jumps inside the grid; " + text)
+    smallest, largest = min(measured), max(measured)
+    return judged(measured[largest] > measured[smallest], text)
+
+
+def _peak_falls_post_generalisation(tables: Tables) -> Outcome:
+    curves = post_onset_curves(tables["dataset_size"]["instances"], "m")
+    usable = {m: curve for m, curve in curves.items() if len(curve) >= 2}
+    if not usable:
+        raise NotMeasured("needs 2 values of T from the generalising onset on at some m of the dataset_size grid")
+    falls = {m: bool(curve.iloc[-1] < curve.max()) for m, curve in usable.items()}
+    text = "; ".join(f"m = {m}: " + ", ".join(f"{v:.3f} (T = {t})" for t, v in curve.items()) for m, curve in usable.items())
+    return judged(all(falls.values()), "max feature dimensionality from the onset on: " + text)
+
+
 CLAIMS = (
     Claim(
         id="datapoint_dimensionality",
@@ -231,5 +278,53 @@ CLAIMS = (
         figure="double_descent_generalising_scale",
         grids=("sparsity",),
         check=_scale_vs_sparsity,
+    ),
+    Claim(
+        id="few_repeats_unchanged",
+        source=f"{JERMYN_REPEATS}: 'when a datapoint appears a small number of times (2-3)'",
+        statement="A training point repeated 2-3 times in a generalising dataset changes nothing: it is not memorised "
+                  "and the generalising features stay.",
+        criterion="At a T where the R = 1 model generalises (test loss below 1), best seed, for every R in {2, 3} "
+                  "of the grid: the repeated point's dimensionality over its copies (R D_t) stays below the "
+                  "large-feature bar (half the R = 1 model's max D_i) and the number of features above that bar "
+                  "equals the R = 1 model's.",
+        figure="double_descent_repeated_generalising",
+        grids=("repeated_generalising",),
+        check=_few_repeats_unchanged,
+    ),
+    Claim(
+        id="many_repeats_displace",
+        source=f"{JERMYN_REPEATS}: T = 30,000 with one point repeated 5 times",
+        statement="With more repeats the model learns a combination: the repeated point is embedded alongside the "
+                  "generalising features and replaces one of them.",
+        criterion="At the grid's largest R (> 3), best seed: the repeated point's R D_t clears the large-feature bar "
+                  "(embedded like a feature), and the count of features above the bar is smaller than at R = 1 by at "
+                  "least one (a feature displaced) yet some remain (a combination, not memorisation).",
+        figure="double_descent_repeated_generalising",
+        grids=("repeated_generalising",),
+        check=_many_repeats_displace,
+    ),
+    Claim(
+        id="collapse_by_m",
+        source=f"{JERMYN}: 'for models with more hidden dimensions the dimensionality curves don't lie as cleanly on "
+               "top of each other'",
+        statement="The T(1-S) collapse of the generalising scale is less clean at larger m.",
+        criterion="Per m, the generalising onsets of the sparsities (as in scale_vs_sparsity) spread over a wider "
+                  "range of T(1-S) (log10 max / min) at the largest m than at the smallest, among the m at which every "
+                  "sparsity's curve jumps inside the grid.",
+        figure="double_descent_generalising_scale_by_m",
+        grids=("sparsity_by_m",),
+        check=_collapse_by_m,
+    ),
+    Claim(
+        id="peak_falls_post_generalisation",
+        source=f"{JERMYN}: 'the peak feature dimensions decrease as the datasets grow post-generalization'",
+        statement="Past the generalising scale, the largest feature dimensionality falls as T grows.",
+        criterion="For every m of dataset_size with at least 2 values of T from its generalising onset on: the max "
+                  "feature dimensionality (mean over seeds) at the largest T is below its highest value from the onset "
+                  "on (it has fallen).",
+        figure="double_descent_post_generalisation",
+        grids=("dataset_size",),
+        check=_peak_falls_post_generalisation,
     ),
 )

@@ -1,4 +1,4 @@
-"""The seven double-descent figures, drawn from collected Parquet tables only."""
+"""The double-descent figures, drawn from collected Parquet tables only."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ from toymodels.plotting import (
     value_colors,
     vector_fan,
 )
+from toymodels.studies.double_descent.repetition import best_rows, repeated_share, repetition_summary
+from toymodels.studies.double_descent.scale import generalising_onset, onset_spread, post_onset_curves
 
 Tables = Mapping[str, Mapping[str, pd.DataFrame]]
 
@@ -157,6 +159,65 @@ def generalising_scale(tables: Tables, options: Mapping[str, Any]):
     return fig
 
 
+def generalising_scale_by_m(tables: Tables, options: Mapping[str, Any]):
+    """The generalising-scale curves with one panel per m: against T by weight decay, against T(1-S) by sparsity."""
+    decay, sparsity = tables["weight_decay"]["instances"], tables["sparsity"]["instances"]
+    decay_m, sparsity_m = sorted(decay["m"].unique()), sorted(sparsity["m"].unique())
+    spreads = onset_spread(sparsity)
+    fig, axes = new_panels(len(decay_m) + len(sparsity_m), size=(2.8, 2.4), max_columns=3, sharey=True)
+    for ax, m in zip(axes, decay_m):
+        sweep_lines(ax, decay[decay["m"] == m], "T", "max_feature_dimensionality", "weight_decay", log_hue=True,
+                    label_format="{:g}")
+        ax.set_xlabel("dataset size T")
+        ax.set_title(f"m = {m}, by weight decay")
+    for ax, m in zip(axes[len(decay_m):], sparsity_m):
+        part = sparsity[sparsity["m"] == m].assign(density=lambda d: (1 - d["sparsity"]).round(6))
+        part["T_density"] = part["T"] * part["density"]
+        sweep_lines(ax, part, "T_density", "max_feature_dimensionality", "density", log_hue=True, label_format="{:g}")
+        for s, t in generalising_onset(part, "sparsity").items():
+            if t is not None:
+                ax.axvline(t * (1 - s), color="0.6", lw=0.6, ls=":")
+        spread = spreads.get(m)
+        ax.set_xlabel("T (1 - S)")
+        ax.set_title(f"m = {m}: onsets spread " + ("-" if spread is None else f"{spread:.2f} dex"))
+    for ax in axes:
+        log_scale(ax)
+        ax.legend()
+    axes[0].set_ylabel("max feature dimensionality")
+    fig.suptitle("Generalising scale per hidden width m (mean over seeds; dotted: each sparsity's onset, half its jump)")
+    return fig
+
+
+def post_generalisation(tables: Tables, options: Mapping[str, Any]):
+    """Max feature dimensionality against T per m, the part from the generalising onset on drawn bold."""
+    instances = tables["sweep"]["instances"]
+    fig, axes = new_figure(1, 1, size=(5.0, 3.0))
+    ax = axes[0, 0]
+    sweep_lines(ax, instances, "T", "max_feature_dimensionality", "m", label_format="{}", lw=0.7, alpha=0.6)
+    colors = value_colors(sorted(instances["m"].unique()))
+    for m, curve in post_onset_curves(instances, "m").items():
+        if len(curve):
+            ax.plot(curve.index, curve.values, color=colors[m], lw=2.2, marker="s", markersize=4)
+    log_scale(ax)
+    ax.set_xlabel("dataset size T")
+    ax.set_ylabel("max feature dimensionality")
+    ax.legend()
+    ax.set_title("After generalisation (bold: from the onset on, mean over seeds)")
+    return fig
+
+
+def _repeat_fans(axes, points: pd.DataFrame, features: pd.DataFrame, seeds: Mapping[int, int]) -> None:
+    """Per repeat count R (one axis each): the final feature vectors (blue) and training points (vermillion, the
+    repeated one circled) of instance ``seeds[R]``, at one scale per panel."""
+    for ax, (r, seed) in zip(axes, seeds.items()):
+        p = points[(points["repeat_count"] == r) & (points["seed"] == seed)]
+        f = features[(features["repeat_count"] == r) & (features["seed"] == seed)]
+        limit = 1.1 * float(max(np.hypot(p["x"], p["y"]).max(), np.hypot(f["x"], f["y"]).max()))
+        vector_fan(ax, f["x"], f["y"], FEATURE_COLOR, limit, alpha=0.3)
+        vector_fan(ax, p["x"], p["y"], DATAPOINT_COLOR, limit, alpha=0.5, highlight=p["repeated"].to_numpy(bool))
+        ax.set_title(f"final model, R = {r}")
+
+
 def repeated(tables: Tables, options: Mapping[str, Any]):
     repeated = tables["repeated"]
     trajectory, points, features = repeated["trajectory"], repeated["datapoints"], repeated["features"]
@@ -175,15 +236,50 @@ def repeated(tables: Tables, options: Mapping[str, Any]):
     ax.set_ylabel("data-point dimensionality")
     legend_below(fig, ax)
     ax.set_title("data-point dimensionality over training")
-    for column, r in enumerate(counts, start=1):
-        p = points[(points["repeat_count"] == r) & (points["seed"] == 0)]
-        f = features[(features["repeat_count"] == r) & (features["seed"] == 0)]
-        limit = 1.1 * float(max(np.hypot(p["x"], p["y"]).max(), np.hypot(f["x"], f["y"]).max()))
-        vector_fan(axes[column], f["x"], f["y"], FEATURE_COLOR, limit, alpha=0.3)
-        vector_fan(axes[column], p["x"], p["y"], DATAPOINT_COLOR, limit, alpha=0.5, highlight=p["repeated"].to_numpy(bool))
-        axes[column].set_title(f"final model, R = {r}")
+    _repeat_fans(axes[1:], points, features, {r: 0 for r in counts})
     fig.suptitle(f"One training sample repeated R times (T = {trajectory['T'].iloc[0]}, m = {trajectory['m'].iloc[0]});\n"
                  "other panels: seed 0's features (blue) and training points (vermillion), the repeated one circled")
+    return fig
+
+
+def repeated_generalising(tables: Tables, options: Mapping[str, Any]):
+    """One point repeated R times where the model generalises: histories, final feature dimensionalities, embeddings."""
+    grid = tables["repeated"]
+    instances, trajectory = grid["instances"], grid["trajectory"]
+    summary = repetition_summary(instances, grid["features"], grid["datapoints"])
+    counts = list(summary["repeat_count"])
+    seeds = instances[instances["selected"]].set_index("repeat_count")["seed"].to_dict()
+    fig, axes = new_panels(2 + len(counts), size=(3.0, 2.6), max_columns=2)
+    colors = value_colors(counts, log=True)
+    history = best_rows(trajectory, instances, ("repeat_count",))
+    history = history.assign(share=repeated_share(history["repeated_dimensionality"], history["repeat_count"]))
+    ax = axes[0]
+    for r in counts:
+        part = history[history["repeat_count"] == r]
+        ax.plot(part["step"], part["max_feature_dimensionality"], color=colors[r], label=f"max feature $D_i$, R = {r}")
+        if r > 1:
+            ax.plot(part["step"], part["share"], color=colors[r], ls="--", label=f"repeated point $R D_t$, R = {r}")
+    ax.set_xscale("symlog", linthresh=10)
+    ax.set_xlabel("training step")
+    ax.set_ylabel("dimensionality")
+    ax.set_title("over training (best seed)")
+    legend_below(fig, ax)
+    ax = axes[1]
+    features = best_rows(grid["features"], instances, ("repeat_count",))
+    top = int(summary["large_features"].max()) + 3
+    for row in summary.itertuples():
+        dims = np.sort(features.loc[features["repeat_count"] == row.repeat_count, "dimensionality"].to_numpy())[::-1][:top]
+        ax.plot(np.arange(1, len(dims) + 1), dims, marker="o", markersize=3, color=colors[row.repeat_count])
+        if row.repeat_count > 1:
+            ax.scatter([0], [row.repeated_share], marker="*", s=40, color=colors[row.repeat_count], zorder=3)
+    ax.axhline(summary["threshold"].iloc[0], color="0.5", lw=0.8, ls=":")
+    ax.set_xlabel("feature rank (star at 0: repeated point $R D_t$)")
+    ax.set_ylabel("final dimensionality")
+    ax.set_title("large features: " + ", ".join(f"{n} (R = {r})" for r, n in zip(counts, summary["large_features"])))
+    _repeat_fans(axes[2:], grid["datapoints"], grid["features"], {r: int(seeds[r]) for r in counts})
+    fig.suptitle(f"One training point repeated R times in the generalising regime (T = {instances['T'].iloc[0]}, "
+                 f"m = {instances['m'].iloc[0]});\ndotted: half the R = 1 model's max $D_i$; lower panels: the best "
+                 "seed's features (blue) and training points (vermillion), the repeated one circled")
     return fig
 
 
