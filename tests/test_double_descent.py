@@ -4,8 +4,16 @@ import pytest
 import torch
 
 from toymodels.studies.double_descent.data import from_sparse_tensors, make_dataset, sample_features, to_sparse_tensors
-from toymodels.studies.double_descent.metrics import dimensionality, leverage
-from toymodels.studies.double_descent.model import init_params, loss_and_grads, prepare_samples, reconstruction_loss
+from toymodels.studies.double_descent.metrics import dimensionality, dimensions_per_feature, leverage
+from toymodels.studies.double_descent.model import (
+    Variant,
+    fresh_batches,
+    hidden,
+    init_params,
+    loss_and_grads,
+    prepare_samples,
+    reconstruction_loss,
+)
 
 PARAMS = dict(n_features=30, sparsity=0.8, T=12, data_seed=0, repeat_count=1, test_size=50)
 
@@ -80,3 +88,50 @@ def test_init_is_xavier_normal_per_seed():
     assert torch.equal(params["W"][0], params["W"][2]) and not torch.equal(params["W"][0], params["W"][1])
     assert float(params["W"].std()) == pytest.approx(math.sqrt(2 / 2002), rel=0.05)
     assert torch.count_nonzero(params["b"]) == 0
+
+
+@pytest.mark.parametrize("loss", ["mse", "l1"])
+@pytest.mark.parametrize("activation", ["none", "relu"])
+def test_hand_derived_gradients_of_the_variants_match_autograd(loss, activation):
+    x = sample_features(37, 30, 0.8, torch.Generator().manual_seed(3))
+    params = init_params(3, 30, [1, 2])
+    params["b"] = torch.randn(2, 30, generator=torch.Generator().manual_seed(4)) * 0.1
+    variant = Variant(loss, activation)
+    W = params["W"].clone().requires_grad_()
+    b = params["b"].clone().requires_grad_()
+    reconstruction_loss(W, b, x, variant=variant).sum().backward()
+    value, grads = loss_and_grads(params["W"], params["b"], prepare_samples(x, chunk=8), variant)
+    assert value == pytest.approx(reconstruction_loss(params["W"], params["b"], x, variant=variant), rel=1e-5)
+    assert torch.allclose(grads["W"], W.grad, atol=1e-6)
+    assert torch.allclose(grads["b"], b.grad, atol=1e-6)
+
+
+def test_variant_losses_by_hand():
+    """x = (1, 0), x' = ReLU(W^T h + b) with W = 0, b = (0.5, 2): squared 0.25 + 4, absolute 0.5 + 2; I = (1, 0.5)."""
+    x = torch.tensor([[1.0, 0.0]])
+    W, b = torch.zeros(1, 1, 2), torch.tensor([[0.5, 2.0]])
+    assert reconstruction_loss(W, b, x) == pytest.approx(torch.tensor([4.25]))
+    assert reconstruction_loss(W, b, x, variant=Variant("l1")) == pytest.approx(torch.tensor([2.5]))
+    weighted = Variant.from_params({"n_features": 2, "importance_decay": 0.5})
+    assert reconstruction_loss(W, b, x, variant=weighted) == pytest.approx(torch.tensor([0.25 + 2.0]))
+
+
+def test_hidden_relu_clips_negative_hidden_units():
+    W = torch.tensor([[[1.0, -2.0], [-1.0, 0.0]]])
+    assert hidden(W, torch.tensor([[1.0, 1.0]])).tolist() == [[[-1.0, -1.0]]]
+    assert hidden(W, torch.tensor([[1.0, 1.0]]), "relu").tolist() == [[[0.0, 0.0]]]
+
+
+def test_infinite_data_has_only_a_test_set_and_fresh_seeded_batches():
+    params = {**PARAMS, "T": None, "batch_size": 16}
+    data = make_dataset(params)
+    assert "train_shape" not in data and from_sparse_tensors("test", data).shape == (50, 30)
+    batch, again = fresh_batches(params), fresh_batches(params)
+    assert batch(0).shape == (16, 30) and torch.equal(batch(3), again(3)) and not torch.equal(batch(0), batch(1))
+
+
+def test_pentagon_features_have_dimensionality_two_fifths_and_dims_per_feature_two_fifths():
+    W = polygon(5, 1.3)  # [N, m] feature vectors
+    assert dimensionality(W) == pytest.approx(torch.full((5,), 0.4), abs=1e-6)
+    assert dimensions_per_feature(W.T[None]) == pytest.approx(torch.tensor([2 / (5 * 1.3**2)]))
+    assert dimensions_per_feature(polygon(5)[None].transpose(1, 2)) == pytest.approx(torch.tensor([0.4]))

@@ -44,11 +44,14 @@ def make_dataset(params: Mapping[str, Any]) -> dict[str, torch.Tensor]:
     seed = derive_seed("double_descent", "data", {key: params[key] for key in DATA_KEYS})
     generator = torch.Generator().manual_seed(seed)
     n_features, sparsity = int(params["n_features"]), float(params["sparsity"])
+    if params["T"] is None:  # infinite data: training draws fresh batches (model.fresh_batches), only a test set here
+        return to_sparse_tensors("test", sample_features(int(params["test_size"]), n_features, sparsity, generator))
     train = with_repeated_sample(sample_features(int(params["T"]), n_features, sparsity, generator), int(params["repeat_count"]))
     test = sample_features(int(params["test_size"]), n_features, sparsity, generator)
     return {**to_sparse_tensors("train", train), **to_sparse_tensors("test", test)}
 
 
-def load_dataset(tensors: Mapping[str, torch.Tensor], device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
-    """(train [T, N], test [T_test, N]) dense on ``device``."""
-    return from_sparse_tensors("train", tensors).to(device), from_sparse_tensors("test", tensors).to(device)
+def load_dataset(tensors: Mapping[str, torch.Tensor], device: torch.device | str = "cpu") -> tuple[torch.Tensor | None, torch.Tensor]:
+    """(train [T, N], test [T_test, N]) dense on ``device``; train is None for infinite data (``T: null``)."""
+    train = from_sparse_tensors("train", tensors).to(device) if "train_shape" in tensors else None
+    return train, from_sparse_tensors("test", tensors).to(device)
