@@ -90,7 +90,7 @@ def test_init_is_xavier_normal_per_seed():
     assert torch.count_nonzero(params["b"]) == 0
 
 
-@pytest.mark.parametrize("loss", ["mse", "l1"])
+@pytest.mark.parametrize("loss", ["mse", "l1", "huber"])
 @pytest.mark.parametrize("activation", ["none", "relu"])
 def test_hand_derived_gradients_of_the_variants_match_autograd(loss, activation):
     x = sample_features(37, 30, 0.8, torch.Generator().manual_seed(3))
@@ -107,11 +107,14 @@ def test_hand_derived_gradients_of_the_variants_match_autograd(loss, activation)
 
 
 def test_variant_losses_by_hand():
-    """x = (1, 0), x' = ReLU(W^T h + b) with W = 0, b = (0.5, 2): squared 0.25 + 4, absolute 0.5 + 2; I = (1, 0.5)."""
+    """x = (1, 0), x' = ReLU(W^T h + b) with W = 0, b = (0.5, 2): errors (-0.5, 2), squared 0.25 + 4, absolute 0.5 + 2;
+    importances I = (1, 0.5)."""
     x = torch.tensor([[1.0, 0.0]])
     W, b = torch.zeros(1, 1, 2), torch.tensor([[0.5, 2.0]])
     assert reconstruction_loss(W, b, x) == pytest.approx(torch.tensor([4.25]))
     assert reconstruction_loss(W, b, x, variant=Variant("l1")) == pytest.approx(torch.tensor([2.5]))
+    # Huber, delta 1: 0.5^2 / 2 (quadratic inside delta) + 1 (2 - 1/2) (linear beyond)
+    assert reconstruction_loss(W, b, x, variant=Variant("huber", huber_delta=1.0)) == pytest.approx(torch.tensor([1.625]))
     weighted = Variant.from_params({"n_features": 2, "importance_decay": 0.5})
     assert reconstruction_loss(W, b, x, variant=weighted) == pytest.approx(torch.tensor([0.25 + 2.0]))
 
@@ -135,3 +138,24 @@ def test_pentagon_features_have_dimensionality_two_fifths_and_dims_per_feature_t
     assert dimensionality(W) == pytest.approx(torch.full((5,), 0.4), abs=1e-6)
     assert dimensions_per_feature(W.T[None]) == pytest.approx(torch.tensor([2 / (5 * 1.3**2)]))
     assert dimensions_per_feature(polygon(5)[None].transpose(1, 2)) == pytest.approx(torch.tensor([0.4]))
+
+
+def test_infinite_batches_are_elhage_data_not_rescaled():
+    x = fresh_batches({**PARAMS, "T": None, "batch_size": 4000, "sparsity": 0.5})(0)
+    assert float((x > 0).float().mean()) == pytest.approx(0.5, abs=0.02)
+    assert float(x.max()) <= 1 and float(x[x > 0].mean()) == pytest.approx(0.5, abs=0.02)
+
+
+@pytest.mark.parametrize(("values", "message"), [
+    ({"T": None}, "needs batch_size"),
+    ({"T": None, "batch_size": 8, "repeat_count": 2}, "repeat_count must be 1"),
+    ({"batch_size": 8}, "batch_size is only allowed with T: null"),
+    ({"importance_decay": 0.9}, "importance_decay is only allowed"),
+    ({"huber_delta": 0.5, "loss": "l1"}, "huber_delta is only allowed with loss: huber"),
+])
+def test_check_cell_rejects_contradicting_keys(values, message):
+    from toymodels.studies.double_descent import check_cell
+
+    with pytest.raises(ValueError, match=message):
+        check_cell({**PARAMS, **values}, {})
+    check_cell({**PARAMS, "T": None, "batch_size": 8, "importance_decay": 0.9}, {})

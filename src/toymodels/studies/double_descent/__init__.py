@@ -45,7 +45,10 @@ def resources(params: Mapping[str, Any]) -> dict[str, int]:
 
 def check_cell(values: Mapping[str, Any], config: Mapping[str, Any]) -> None:
     """Infinite data (``T: null``) needs ``batch_size`` and has no repeated sample; ``batch_size`` and
-    ``importance_decay`` belong to infinite data only (the finite cells' hand-derived gradients have no importances)."""
+    ``importance_decay`` belong to infinite data only (the finite cells' hand-derived gradients have no importances);
+    ``huber_delta`` to ``loss: huber`` only."""
+    if values.get("huber_delta") is not None and values.get("loss") != "huber":
+        raise ValueError(f"huber_delta is only allowed with loss: huber; loss is {values.get('loss', 'mse')}")
     if values["T"] is None:
         if values.get("batch_size") is None:
             raise ValueError("T: null (infinite data) needs batch_size (an integer >= 1: fresh samples per step)")

@@ -23,24 +23,37 @@ def init_params(n_hidden: int, n_features: int, seeds: list[int], device: torch.
     return {"W": torch.stack(weights).to(device), "b": torch.zeros(len(seeds), n_features, device=device)}
 
 
-LOSSES = ("mse", "l1")  # config key `loss`: squared or absolute reconstruction error, summed over features
-HIDDEN_ACTIVATIONS = ("none", "relu")  # config key `hidden_activation`: h = W x or h = ReLU(W x)
-
-
 @dataclass(frozen=True)
 class Variant:
-    """The model's optional variants (config keys `loss`, `hidden_activation`, `importance_decay`; defaults: the paper's
-    model): the reconstruction error, the activation of the hidden layer, and per-feature importance weights I_i."""
+    """The model's optional variants (config keys `loss`, `huber_delta`, `hidden_activation`, `importance_decay`;
+    defaults: the paper's model): the reconstruction error, the activation of the hidden layer, and per-feature
+    importance weights I_i."""
 
     loss: str = "mse"
     activation: str = "none"
     importance: torch.Tensor | None = None
+    huber_delta: float = 0.1
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> Variant:
         decay = params.get("importance_decay")
         importance = None if decay is None else float(decay) ** torch.arange(int(params["n_features"]), dtype=torch.float32)
-        return cls(params.get("loss", "mse"), params.get("hidden_activation", "none"), importance)
+        return cls(params.get("loss", "mse"), params.get("hidden_activation", "none"), importance,
+                   float(params.get("huber_delta", 0.1)))
+
+    def error(self, e: torch.Tensor) -> torch.Tensor:
+        """Per-element loss of the error e = x' - x: e^2 (mse), |e| (l1), or Huber's e^2 / 2 for |e| <= delta and
+        delta (|e| - delta / 2) beyond, written as c (e - c / 2) with c = clamp(e, -delta, delta)."""
+        if self.loss == "mse":
+            return e.pow(2)
+        if self.loss == "l1":
+            return e.abs()
+        c = e.clamp(-self.huber_delta, self.huber_delta)
+        return c * (e - 0.5 * c)
+
+    def slope(self, e: torch.Tensor) -> torch.Tensor:
+        """d error / d e for the non-squared losses: sign(e) (l1), clamp(e, -delta, delta) (huber)."""
+        return torch.sign(e) if self.loss == "l1" else e.clamp(-self.huber_delta, self.huber_delta)
 
 
 def hidden(W: torch.Tensor, x: torch.Tensor, activation: str = "none") -> torch.Tensor:
@@ -58,8 +71,8 @@ def reconstruction_loss(W: torch.Tensor, b: torch.Tensor, x: torch.Tensor, chunk
                         variant: Variant | None = None) -> torch.Tensor:
     """Per-instance loss (1/T) sum_t sum_i I_i e(x_i - x'_i), computed in cache-sized chunks of samples: [I].
 
-    e is the square (``loss="mse"``, the default) or the absolute value (``"l1"``); I_i = 1 unless the variant has
-    importances. The default chunk is the training step's (:func:`step_chunk`): on a 5,000 x 1,000 test set with 3
+    e is the square (``loss="mse"``, the default), the absolute value (``"l1"``) or Huber's loss (:meth:`Variant.error`);
+    I_i = 1 unless the variant has importances. The default chunk is the training step's (:func:`step_chunk`): on a 5,000 x 1,000 test set with 3
     instances one evaluation takes 0.03 s instead of 0.23 s with 64 MiB chunks, whose intermediates leave the cache.
     """
     variant = variant or Variant()
@@ -67,8 +80,7 @@ def reconstruction_loss(W: torch.Tensor, b: torch.Tensor, x: torch.Tensor, chunk
     total = torch.zeros(W.shape[0], device=W.device, dtype=W.dtype)
     for start in range(0, x.shape[0], chunk):
         part = x[start:start + chunk]
-        error = reconstruct(W, b, part, variant.activation) - part
-        error = error.pow(2) if variant.loss == "mse" else error.abs()
+        error = variant.error(reconstruct(W, b, part, variant.activation) - part)
         if variant.importance is not None:
             error = error * variant.importance.to(error.device)
         total = total + error.sum(dim=(1, 2))
@@ -121,8 +133,8 @@ def loss_and_grads(W: torch.Tensor, b: torch.Tensor, samples: SparseSamples,
     L = (sum (R - x)^2) / T = (<[h, 1]^T G, [W; b]> + sum S R - 2 sum R x + sum x^2) / T.
     The dense [I, chunk, N] block is touched by one matmul that writes R, one ReLU, O(nnz) gathers and scatters
     at the non-zeros of x (turning R into G), and two matmuls that read G.
-    With ``loss="l1"``, G = sign(R - x) [pre > 0], i.e. [R > 0] away from the non-zeros of x, dL/dpre = G / T, and
-    L = (sum R + sum_x (|R - x| - R)) / T. With ``activation="relu"``, h = ReLU(W x) and the encoder's gradient is
+    With ``loss="l1"`` or ``"huber"`` (error e(.), slope e'(.): :class:`Variant`), G = e'(R - x) [pre > 0], i.e.
+    e'(R) away from the non-zeros of x, dL/dpre = G / T, and L = (sum e(R) + sum_x (e(R - x) - e(R))) / T. With ``activation="relu"``, h = ReLU(W x) and the encoder's gradient is
     masked by [W x > 0]. Importances are not supported here (the finite-data cells have none).
     """
     variant = variant or Variant()
@@ -150,9 +162,10 @@ def loss_and_grads(W: torch.Tensor, b: torch.Tensor, samples: SparseSamples,
             sparse_terms += ((masked_x - 2 * values) * relu_at_x).sum(dim=1)
             flat.index_add_(1, positions, masked_x, alpha=-1)  # R -> G
         else:
-            sparse_terms += flat.sum(dim=1) + ((relu_at_x - values).abs() - relu_at_x).sum(dim=1)
-            flat.sign_()  # [R > 0]
-            flat.index_copy_(1, positions, torch.sign(relu_at_x - values) * (relu_at_x > 0))  # R -> G
+            error_at_x = variant.error(relu_at_x - values) - variant.error(relu_at_x)
+            sparse_terms += variant.error(flat).sum(dim=1) + error_at_x.sum(dim=1)
+            flat.copy_(variant.slope(flat))  # G away from the non-zeros of x (R >= 0 there; slope(0) = 0)
+            flat.index_copy_(1, positions, variant.slope(relu_at_x - values) * (relu_at_x > 0))  # R -> G
         grad.baddbmm_(h_chunk.transpose(1, 2), relu)
         grad_h[:, start:stop] = torch.bmm(relu, W_t)
     if variant.loss == "mse":
@@ -194,13 +207,14 @@ def train_model(params: Mapping[str, Any], data: Mapping[str, torch.Tensor], see
 
 
 def fresh_batches(params: Mapping[str, Any], device: torch.device | str = "cpu") -> Callable[[int], torch.Tensor]:
-    """The infinite-data setting (Elhage et al. 2022): step -> a fresh [batch_size, N] batch, seeded by the data keys
-    and the step only (a resumed run draws the same batches)."""
+    """The infinite-data setting (Elhage et al. 2022): step -> a fresh [batch_size, N] batch of their data (x_i = 0
+    with probability S, else U[0, 1], not rescaled), seeded by the data keys and the step only (a resumed run draws
+    the same batches)."""
     base = {key: params[key] for key in DATA_KEYS}
     n_features, sparsity = int(params["n_features"]), float(params["sparsity"])
 
     def batch(step: int) -> torch.Tensor:
         generator = torch.Generator().manual_seed(derive_seed("double_descent", "batch", base, step))
-        return sample_features(int(params["batch_size"]), n_features, sparsity, generator).to(device)
+        return sample_features(int(params["batch_size"]), n_features, sparsity, generator, unit_norm=False).to(device)
 
     return batch
