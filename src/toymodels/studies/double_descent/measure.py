@@ -53,6 +53,7 @@ def measure_cell(params: Mapping[str, Any], seeds: list[int], data: Mapping[str,
             "mean_datapoint_dimensionality": point_dim.mean(dim=1).numpy(),
             "selected": (torch.arange(len(seeds)) == train_loss.argmin()).numpy(),
             "dims_per_feature": dimensions_per_feature(W).numpy(),
+            "zero_test_loss": float(reconstruction_loss(torch.zeros_like(W[:1]), torch.zeros_like(b[:1]), x_test, variant=variant)[0]),
         })
         for key in ("n_features", "sparsity", "m", "T", "data_seed", "repeat_count", "steps", "lr", "weight_decay"):
             instances[key] = params[key]

@@ -71,9 +71,10 @@ def reconstruction_loss(W: torch.Tensor, b: torch.Tensor, x: torch.Tensor, chunk
                         variant: Variant | None = None) -> torch.Tensor:
     """Per-instance loss (1/T) sum_t sum_i I_i e(x_i - x'_i), computed in cache-sized chunks of samples: [I].
 
-    e is the square (``loss="mse"``, the default), the absolute value (``"l1"``) or Huber's loss (:meth:`Variant.error`);
-    I_i = 1 unless the variant has importances. The default chunk is the training step's (:func:`step_chunk`): on a 5,000 x 1,000 test set with 3
-    instances one evaluation takes 0.03 s instead of 0.23 s with 64 MiB chunks, whose intermediates leave the cache.
+    e is the square (``loss="mse"``, the default), the absolute value (``"l1"``) or Huber's loss
+    (:meth:`Variant.error`); I_i = 1 unless the variant has importances. The default chunk is the training step's
+    (:func:`step_chunk`): on a 5,000 x 1,000 test set with 3 instances one evaluation takes 0.03 s instead of 0.23 s
+    with 64 MiB chunks, whose intermediates leave the cache.
     """
     variant = variant or Variant()
     chunk = chunk or step_chunk(W.shape[0], W.shape[2])
@@ -134,8 +135,9 @@ def loss_and_grads(W: torch.Tensor, b: torch.Tensor, samples: SparseSamples,
     The dense [I, chunk, N] block is touched by one matmul that writes R, one ReLU, O(nnz) gathers and scatters
     at the non-zeros of x (turning R into G), and two matmuls that read G.
     With ``loss="l1"`` or ``"huber"`` (error e(.), slope e'(.): :class:`Variant`), G = e'(R - x) [pre > 0], i.e.
-    e'(R) away from the non-zeros of x, dL/dpre = G / T, and L = (sum e(R) + sum_x (e(R - x) - e(R))) / T. With ``activation="relu"``, h = ReLU(W x) and the encoder's gradient is
-    masked by [W x > 0]. Importances are not supported here (the finite-data cells have none).
+    e'(R) away from the non-zeros of x, dL/dpre = G / T, and L = (sum e(R) + sum_x (e(R - x) - e(R))) / T.
+    With ``activation="relu"``, h = ReLU(W x) and the encoder's gradient is masked by [W x > 0].
+    Importances are not supported here (the finite-data cells have none).
     """
     variant = variant or Variant()
     if variant.importance is not None:
