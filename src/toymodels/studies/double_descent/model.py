@@ -164,9 +164,14 @@ def loss_and_grads(W: torch.Tensor, b: torch.Tensor, samples: SparseSamples,
             sparse_terms += ((masked_x - 2 * values) * relu_at_x).sum(dim=1)
             flat.index_add_(1, positions, masked_x, alpha=-1)  # R -> G
         else:
-            error_at_x = variant.error(relu_at_x - values) - variant.error(relu_at_x)
-            sparse_terms += variant.error(flat).sum(dim=1) + error_at_x.sum(dim=1)
-            flat.copy_(variant.slope(flat))  # G away from the non-zeros of x (R >= 0 there; slope(0) = 0)
+            sparse_terms += (variant.error(relu_at_x - values) - variant.error(relu_at_x)).sum(dim=1)
+            if variant.loss == "l1":  # away from x's non-zeros R >= 0: e(R) = R, e'(R) = [R > 0]
+                sparse_terms += flat.sum(dim=1)
+                flat.sign_()
+            else:  # huber: e(R) = c (R - c / 2), e'(R) = c, c = min(R, delta)
+                clipped = flat.clamp(max=variant.huber_delta)
+                sparse_terms += (clipped * flat.sub_(clipped, alpha=0.5)).sum(dim=1)
+                flat.copy_(clipped)
             flat.index_copy_(1, positions, variant.slope(relu_at_x - values) * (relu_at_x > 0))  # R -> G
         grad.baddbmm_(h_chunk.transpose(1, 2), relu)
         grad_h[:, start:stop] = torch.bmm(relu, W_t)
