@@ -243,7 +243,7 @@ def infinite_data(tables: Tables, options: Mapping[str, Any]):
         axes[0, column].set_title(f"1 - S = {1 - s:.3g}")
     for ax in axes[0, len(chosen):]:
         ax.remove()
-    axes[0, 0].set_ylabel(f"features $W_i$, N = {best['n_features'].iloc[0]}, m = 2")
+    axes[0, 0].set_ylabel(f"$W_i$ (N = {best['n_features'].iloc[0]}, m = 2)")
     gs = axes[1, 0].get_gridspec()
     for ax in axes[1]:
         ax.remove()
@@ -259,10 +259,11 @@ def infinite_data(tables: Tables, options: Mapping[str, Any]):
         jitter = np.exp(rng.uniform(-0.06, 0.06, len(dims)))
         ax.scatter(jitter / (1 - dims["sparsity"]), dims["dimensionality"], s=5, color=color, alpha=0.3, linewidths=0,
                    marker="s" if role == "pentagon" else "o", label=f"$D_i$ (represented features), m = {m}")
-    for top, bottom in FRACTIONS:
+    for top, bottom in FRACTIONS:  # right of the axes; of the close pairs (3/4, 2/3), (2/5, 3/8) the second further out
         ax.axhline(top / bottom, color="0.6", lw=0.6, ls=":")
         ax.annotate(f"{top}/{bottom}" if bottom > 1 else "1", (1.0, top / bottom), xycoords=("axes fraction", "data"),
-                    xytext=(3, 0), textcoords="offset points", va="center", fontsize=7)
+                    xytext=(18 if (top, bottom) in ((2, 3), (3, 8)) else 3, 0), textcoords="offset points", va="center",
+                    fontsize=7)
     log_scale(ax)
     ax.set_xlabel("1 / (1 - S)")
     ax.set_ylabel("dimensions per feature")
