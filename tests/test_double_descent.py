@@ -5,8 +5,16 @@ import pytest
 import torch
 
 from toymodels.studies.double_descent.data import from_sparse_tensors, make_dataset, sample_features, to_sparse_tensors
-from toymodels.studies.double_descent.metrics import dimensionality, leverage
-from toymodels.studies.double_descent.model import init_params, loss_and_grads, prepare_samples, reconstruction_loss
+from toymodels.studies.double_descent.metrics import dimensionality, dimensions_per_feature, leverage
+from toymodels.studies.double_descent.model import (
+    Variant,
+    fresh_batches,
+    hidden,
+    init_params,
+    loss_and_grads,
+    prepare_samples,
+    reconstruction_loss,
+)
 from toymodels.studies.double_descent.repetition import repeated_share, repetition_summary
 from toymodels.studies.double_descent.scale import onset_spread, post_onset_curves
 
@@ -134,3 +142,72 @@ def test_onset_spread_is_zero_when_curves_collapse_in_T_times_density():
     post = post_onset_curves(instances[instances["sparsity"] == 0.99], "m")
     assert post[2].to_dict() == {1000: 0.3, 10000: 0.3} and post[3].to_dict() == {10000: 0.3}
     assert post_onset_curves(flat[flat["sparsity"] == 0.99], "m")[2].empty
+@pytest.mark.parametrize("loss", ["mse", "l1", "huber"])
+@pytest.mark.parametrize("activation", ["none", "relu"])
+def test_hand_derived_gradients_of_the_variants_match_autograd(loss, activation):
+    x = sample_features(37, 30, 0.8, torch.Generator().manual_seed(3))
+    params = init_params(3, 30, [1, 2])
+    params["b"] = torch.randn(2, 30, generator=torch.Generator().manual_seed(4)) * 0.1
+    variant = Variant(loss, activation)
+    W = params["W"].clone().requires_grad_()
+    b = params["b"].clone().requires_grad_()
+    reconstruction_loss(W, b, x, variant=variant).sum().backward()
+    value, grads = loss_and_grads(params["W"], params["b"], prepare_samples(x, chunk=8), variant)
+    assert value == pytest.approx(reconstruction_loss(params["W"], params["b"], x, variant=variant), rel=1e-5)
+    assert torch.allclose(grads["W"], W.grad, atol=1e-6)
+    assert torch.allclose(grads["b"], b.grad, atol=1e-6)
+
+
+def test_variant_losses_by_hand():
+    """x = (1, 0), x' = ReLU(W^T h + b) with W = 0, b = (0.5, 2): errors (-0.5, 2), squared 0.25 + 4, absolute 0.5 + 2;
+    importances I = (1, 0.5)."""
+    x = torch.tensor([[1.0, 0.0]])
+    W, b = torch.zeros(1, 1, 2), torch.tensor([[0.5, 2.0]])
+    assert reconstruction_loss(W, b, x) == pytest.approx(torch.tensor([4.25]))
+    assert reconstruction_loss(W, b, x, variant=Variant("l1")) == pytest.approx(torch.tensor([2.5]))
+    # Huber, delta 1: 0.5^2 / 2 (quadratic inside delta) + 1 (2 - 1/2) (linear beyond)
+    assert reconstruction_loss(W, b, x, variant=Variant("huber", huber_delta=1.0)) == pytest.approx(torch.tensor([1.625]))
+    weighted = Variant.from_params({"n_features": 2, "importance_decay": 0.5})
+    assert reconstruction_loss(W, b, x, variant=weighted) == pytest.approx(torch.tensor([0.25 + 2.0]))
+
+
+def test_hidden_relu_clips_negative_hidden_units():
+    W = torch.tensor([[[1.0, -2.0], [-1.0, 0.0]]])
+    assert hidden(W, torch.tensor([[1.0, 1.0]])).tolist() == [[[-1.0, -1.0]]]
+    assert hidden(W, torch.tensor([[1.0, 1.0]]), "relu").tolist() == [[[0.0, 0.0]]]
+
+
+def test_infinite_data_has_only_a_test_set_and_fresh_seeded_batches():
+    params = {**PARAMS, "T": None, "batch_size": 16}
+    data = make_dataset(params)
+    assert "train_shape" not in data and from_sparse_tensors("test", data).shape == (50, 30)
+    batch, again = fresh_batches(params), fresh_batches(params)
+    assert batch(0).shape == (16, 30) and torch.equal(batch(3), again(3)) and not torch.equal(batch(0), batch(1))
+
+
+def test_pentagon_features_have_dimensionality_two_fifths_and_dims_per_feature_two_fifths():
+    W = polygon(5, 1.3)  # [N, m] feature vectors
+    assert dimensionality(W) == pytest.approx(torch.full((5,), 0.4), abs=1e-6)
+    assert dimensions_per_feature(W.T[None]) == pytest.approx(torch.tensor([2 / (5 * 1.3**2)]))
+    assert dimensions_per_feature(polygon(5)[None].transpose(1, 2)) == pytest.approx(torch.tensor([0.4]))
+
+
+def test_infinite_batches_are_elhage_data_not_rescaled():
+    x = fresh_batches({**PARAMS, "T": None, "batch_size": 4000, "sparsity": 0.5})(0)
+    assert float((x > 0).float().mean()) == pytest.approx(0.5, abs=0.02)
+    assert float(x.max()) <= 1 and float(x[x > 0].mean()) == pytest.approx(0.5, abs=0.02)
+
+
+@pytest.mark.parametrize(("values", "message"), [
+    ({"T": None}, "needs batch_size"),
+    ({"T": None, "batch_size": 8, "repeat_count": 2}, "repeat_count must be 1"),
+    ({"batch_size": 8}, "batch_size is only allowed with T: null"),
+    ({"importance_decay": 0.9}, "importance_decay is only allowed"),
+    ({"huber_delta": 0.5, "loss": "l1"}, "huber_delta is only allowed with loss: huber"),
+])
+def test_check_cell_rejects_contradicting_keys(values, message):
+    from toymodels.studies.double_descent import check_cell
+
+    with pytest.raises(ValueError, match=message):
+        check_cell({**PARAMS, **values}, {})
+    check_cell({**PARAMS, "T": None, "batch_size": 8, "importance_decay": 0.9}, {})

@@ -8,6 +8,7 @@ from toymodels.studies.double_descent.claims import (
     CLAIMS,
     best_test_loss,
     generalising_onset,
+    variant_label,
 )
 
 BY_ID = {claim.id: claim for claim in CLAIMS}
@@ -154,7 +155,8 @@ def repeat_grid(dims: dict[int, list[float]], share: dict[int, float], test_loss
     return {"instances": instances, "features": features, "datapoints": points}
 
 
-def judge_tables(claim_id: str, **grids: dict) -> dict:
+def judge_tables(claim_id: str, **grids: dict[str, pd.DataFrame]) -> dict:
+    """The scorecard row of one claim, each grid given by its tables."""
     (row,) = evaluate("double_descent", (BY_ID[claim_id],), grids)
     return row
 
@@ -215,3 +217,63 @@ def test_peak_feature_dimensionality_falls_past_the_onset():
     assert judge("peak_falls_post_generalisation", dataset_size=rises)["verdict"] == NOT_REPRODUCED
     late = feature_dims("m", {2: [0.05, 0.05, 0.3]})
     assert judge("peak_falls_post_generalisation", dataset_size=late)["verdict"] == NOT_MEASURED
+def variant_losses(loss: str | None, activation: str | None, values: list[float]) -> pd.DataFrame:
+    """One variant's best-seed test losses at T = 6, 100, 1000 (m = 2), plus a worse seed that must be ignored."""
+    rows = [(2, t, v, loss, activation, True) for t, v in zip([6, 100, 1000], values, strict=True)]
+    rows += [(2, t, 50.0, loss, activation, False) for t in [6, 100, 1000]]
+    return table("m T test_loss loss hidden_activation selected", *rows)
+
+
+def test_variant_label_names_the_default_and_each_variant():
+    rows = table("loss hidden_activation", ("mse", None), ("l1", None), (None, "relu"), ("huber", "relu"), ("mse", "none"))
+    assert variant_label(rows) == ["default (mse)", "loss l1", "hidden ReLU", "loss huber, hidden ReLU", "default (mse)"]
+    assert variant_label(table("T", (3,))) == ["default (mse)"]
+
+
+@pytest.mark.parametrize(("claim_id", "loss", "activation"), [("peak_l1_loss", "l1", None), ("peak_hidden_relu", None, "relu")])
+def test_variant_peak_needs_an_interior_peak_ten_percent_above_both_ends(claim_id, loss, activation):
+    default = variant_losses("mse", None, [1.0, 1.6, 0.9])  # the other variant's rows must not count
+    def grid(values):
+        return {"variants": {"instances": pd.concat([default, variant_losses(loss, activation, values)])}}
+    assert judge_tables(claim_id, **grid([1.0, 1.5, 0.9]))["verdict"] == REPRODUCED
+    assert judge_tables(claim_id, **grid([1.0, 1.05, 0.9]))["verdict"] == NOT_REPRODUCED  # interior, but flat
+    assert judge_tables(claim_id, **grid([2.0, 1.5, 0.9]))["verdict"] == NOT_REPRODUCED  # highest at the smallest T
+    assert judge_tables(claim_id, variants={"instances": default})["verdict"] == NOT_MEASURED
+
+
+def features(sparsity: float, dims: list[float], norms: list[float] | None = None, seed: int = 0) -> pd.DataFrame:
+    norms = norms or [1.0] * len(dims)
+    return pd.DataFrame({"sparsity": sparsity, "seed": seed, "feature": range(len(dims)), "dimensionality": dims,
+                         "norm": norms})
+
+
+def test_pentagon_wants_five_features_at_two_fifths_at_the_highest_sparsity():
+    instances = table("m n_features sparsity seed", (2, 5, 0.0, 0), (2, 5, 0.99, 0))
+    square = features(0.99, [0.5, 0.5, 0.5, 0.5, 0.0])
+    pentagon = features(0.99, [0.41, 0.39, 0.40, 0.43, 0.37])
+    dense = features(0.0, [1.0, 1.0, 0.0, 0.0, 0.0])
+    holds = judge_tables("infinite_pentagon", infinite_pentagon={"instances": instances, "features": pd.concat([dense, pentagon])})
+    assert holds["verdict"] == REPRODUCED
+    assert holds["measured"] == "at 1 - S = 0.01 (m = 2, N = 5): D_i = 0.410, 0.390, 0.400, 0.430, 0.370"
+    fails = judge_tables("infinite_pentagon", infinite_pentagon={"instances": instances, "features": pd.concat([dense, square])})
+    assert fails["verdict"] == NOT_REPRODUCED
+
+
+def test_dims_per_feature_must_fall_with_sparsity():
+    def judged(values):
+        rows = [(s, v) for s, v in zip([0.0, 0.5, 0.9], values, strict=True)]
+        return judge_tables("dims_per_feature_falls", infinite_sparsity={"instances": table("sparsity dims_per_feature", *rows)})
+    assert judged([1.0, 0.5, 0.4])["verdict"] == REPRODUCED
+    assert judged([1.0, 0.5, 0.51])["verdict"] == REPRODUCED  # within 0.02: seed scatter
+    assert judged([1.0, 0.4, 0.5])["verdict"] == NOT_REPRODUCED
+    assert judge_tables("dims_per_feature_falls", infinite_sparsity={
+        "instances": table("sparsity dims_per_feature", (0.0, 1.0), (0.5, 0.5))})["verdict"] == NOT_MEASURED
+
+
+def test_sticky_fractions_compares_with_the_share_the_windows_cover():
+    instances = table("sparsity seed", (0.5, 0), (0.9, 0))
+    sticky = pd.concat([features(0.5, [0.5, 0.51, 0.49, 0.99]), features(0.9, [0.4, 0.41, 0.2, 0.1])])
+    spread = pd.concat([features(0.5, [0.45, 0.58, 0.6, 0.85]), features(0.9, [0.9, 0.62, 0.2, 0.1])])
+    row = judge_tables("sticky_fractions", infinite_sparsity={"instances": instances, "features": sticky})
+    assert row["verdict"] == REPRODUCED and row["measured"].startswith("100% of 6 feature dimensionalities")
+    assert judge_tables("sticky_fractions", infinite_sparsity={"instances": instances, "features": spread})["verdict"] == NOT_REPRODUCED

@@ -57,6 +57,7 @@ def assert_same_result(a: TrainResult, b: TrainResult) -> None:
 # (cell, the snapshot after which the first run stops): snapshots are written after every update here
 CASES = {
     "double_descent": (quick_cell("double_descent", "dataset_size", m=2, T=20), 31),
+    "double_descent_infinite": (quick_cell("double_descent", "infinite_pentagon", sparsity=0.9), 31),  # fresh batches
     "monosemanticity": (quick_cell("monosemanticity", "learning_rate", frequencies="uniform", bias_offset=-1.0), 20),
     "monosemanticity_fixed_mask": (quick_cell("monosemanticity", "sparse", mask="fixed"), 20),
     "monosemanticity_prune_grow": (quick_cell("monosemanticity", "sparse", mask="prune_grow"), 20),  # regrows at 8, 16, ...

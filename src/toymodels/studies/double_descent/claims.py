@@ -8,7 +8,7 @@ over data seeds where a grid has several.
 from __future__ import annotations
 
 from itertools import pairwise
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from toymodels.claims import Claim, NotMeasured, Outcome, Tables, judged
 from toymodels.studies.double_descent.scale import generalising_onset, onset_spread, post_onset_curves
@@ -72,9 +72,10 @@ def _regime_switch(tables: Tables) -> Outcome:
                          f"at T = {best['T'].max()}: {pairs(large)}")
 
 
-def _loss_peaks(tables: Tables) -> tuple[pd.DataFrame, pd.Series, str]:
-    """The best-of-seeds test loss per (m, T), the T of its peak per m, and both in words."""
-    losses = best_test_loss(tables["dataset_size"]["instances"])
+def _loss_peaks(tables: Tables, instances: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.Series, str]:
+    """The best-of-seeds test loss per (m, T) (of the dataset_size grid unless ``instances`` are given), the T of its
+    peak per m, and both in words."""
+    losses = best_test_loss(tables["dataset_size"]["instances"] if instances is None else instances)
     if losses.shape[1] < 3:
         raise NotMeasured(f"needs at least 3 values of T in the dataset_size grid, has {losses.shape[1]}")
     peaks = losses.idxmax(axis=1)
@@ -197,6 +198,91 @@ def _peak_falls_post_generalisation(tables: Tables) -> Outcome:
     falls = {m: bool(curve.iloc[-1] < curve.max()) for m, curve in usable.items()}
     text = "; ".join(f"m = {m}: " + ", ".join(f"{v:.3f} (T = {t})" for t, v in curve.items()) for m, curve in usable.items())
     return judged(all(falls.values()), "max feature dimensionality from the onset on: " + text)
+PEAK_RISE = 1.1  # a variant's peak must stand 10% above both ends of the T grid: a flat curve's seed scatter is no peak
+HOBBHAHN = "M. Hobbhahn's replication comment on Henighan et al. 2023"
+ELHAGE = "Elhage et al. 2022, Toy Models of Superposition (the infinite-data setting, as quoted by Henighan et al. 2023)"
+FRACTION_VALUES = (1.0, 3 / 4, 2 / 3, 1 / 2, 2 / 5, 3 / 8)  # Elhage et al.'s sticky dimensionalities
+FRACTION_WINDOW = 0.03
+
+
+def variant_label(table: pd.DataFrame) -> list[str]:
+    """Which model each row belongs to, from its optional `loss` and `hidden_activation` columns (cells of the
+    default model have neither set): "default (mse)", "loss l1", "hidden ReLU", "loss huber, hidden ReLU", ..."""
+    n = len(table)
+    losses = table["loss"] if "loss" in table else [None] * n
+    activations = table["hidden_activation"] if "hidden_activation" in table else [None] * n
+    labels = []
+    for loss, activation in zip(losses, activations):
+        parts = ([f"loss {loss}"] if isinstance(loss, str) and loss != "mse" else []) + (
+            ["hidden ReLU"] if activation == "relu" else [])
+        labels.append(", ".join(parts) or "default (mse)")
+    return labels
+
+
+def _variant_peak(label: str) -> Callable[[Tables], Outcome]:
+    """The check that the variant ``label`` (figures.variant_label) has double descent in T: test_loss_peak's interior
+    peak, standing PEAK_RISE above both grid ends."""
+
+    def check(tables: Tables) -> Outcome:
+        instances = tables["variants"]["instances"]
+        part = instances[[name == label for name in variant_label(instances)]]
+        if part.empty:
+            raise NotMeasured(f"the variants grid has no cells of the variant {label!r}")
+        losses, peaks, text = _loss_peaks(tables, part)
+        curve = losses.iloc[0]
+        peak = curve.max()
+        rise = peak / max(curve.iloc[0], curve.iloc[-1])
+        holds = all(losses.columns.min() < t < losses.columns.max() for t in peaks) and rise >= PEAK_RISE
+        ends = f"; ends {curve.iloc[0]:.3g} (T = {curve.index[0]}), {curve.iloc[-1]:.3g} (T = {curve.index[-1]})"
+        return judged(holds, f"{label}: {text}{ends}, peak / higher end = {rise:.2f}")
+
+    return check
+
+
+def _infinite_best(tables: Tables, grid: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Best-of-seeds instances and their features of an infinite-data grid."""
+    instances = tables[grid]["instances"]
+    best = best_of_seeds(instances)
+    if best.empty:
+        raise NotMeasured(f"the {grid} grid has no instances")
+    return best, tables[grid]["features"].merge(best[["sparsity", "seed"]], how="inner")
+
+
+def _pentagon(tables: Tables) -> Outcome:
+    best, features = _infinite_best(tables, "infinite_pentagon")
+    s = best["sparsity"].max()
+    dims = features[features["sparsity"] == s].sort_values("feature")["dimensionality"]
+    holds = best["m"].iloc[0] == 2 and len(dims) == 5 and bool(((dims - 0.4).abs() <= 0.04).all())
+    return judged(holds, f"at 1 - S = {1 - s:.3g} (m = {best['m'].iloc[0]}, N = {len(dims)}): D_i = "
+                         + ", ".join(f"{d:.3f}" for d in dims))
+
+
+def _dims_per_feature_falls(tables: Tables) -> Outcome:
+    instances = tables["infinite_sparsity"]["instances"]
+    curve = instances.groupby("sparsity")["dims_per_feature"].mean().sort_index()
+    if len(curve) < 3:
+        raise NotMeasured("needs at least 3 sparsities in the infinite_sparsity grid")
+    rises = [(a, b) for a, b in pairwise(curve.items()) if b[1] > a[1] + 0.02]
+    holds = curve.iloc[-1] < curve.iloc[0] and not rises
+    return judged(holds, "m / ||W||_F^2 (mean over seeds) = " + ", ".join(
+        f"{v:.3f} (1/(1-S) = {1 / (1 - s):.3g})" for s, v in curve.items())
+        + (f"; rises by more than 0.02 after 1/(1-S) = {', '.join(f'{1 / (1 - a[0]):.3g}' for a, _ in rises)}" if rises else ""))
+
+
+def _sticky_fractions(tables: Tables) -> Outcome:
+    _, features = _infinite_best(tables, "infinite_sparsity")
+    low, high = FRACTION_VALUES[-1] - FRACTION_WINDOW, FRACTION_VALUES[0] + FRACTION_WINDOW
+    dims = features[(features["dimensionality"] >= low) & (features["dimensionality"] <= high)]["dimensionality"]
+    if dims.empty:
+        raise NotMeasured(f"no feature has a dimensionality in [{low:.3f}, {high:.3f}]")
+    import numpy as np
+
+    near = dims.apply(lambda d: min(abs(d - f) for f in FRACTION_VALUES) <= FRACTION_WINDOW)
+    grid = np.linspace(low, high, 10001)
+    covered = float(np.mean([min(abs(d - f) for f in FRACTION_VALUES) <= FRACTION_WINDOW for d in grid]))
+    return judged(near.mean() > covered,
+                  f"{near.mean():.0%} of {len(dims)} feature dimensionalities in [{low:.3f}, {high:.3f}] lie within "
+                  f"{FRACTION_WINDOW} of 1, 3/4, 2/3, 1/2, 2/5, 3/8; the windows cover {covered:.0%} of that range")
 
 
 CLAIMS = (
@@ -326,5 +412,56 @@ CLAIMS = (
         figure="double_descent_post_generalisation",
         grids=("dataset_size",),
         check=_peak_falls_post_generalisation,
+    ),
+    *(Claim(
+        id=f"peak_{name}",
+        source=f"{HOBBHAHN}: 'I also found double descent in multiple other settings, e.g. with different loss "
+               "functions or when adding a ReLU activation between the layers'",
+        statement=f"Double descent in T also appears {setting}.",
+        criterion="As test_loss_peak, on the variant's cells of the variants grid (m = 2, best seed): the T of the "
+                  "highest test loss (the variant's own loss) lies strictly inside the grid's T range; and the peak "
+                  "stands at least 10% above the test loss at both grid ends, so a flat curve's seed-to-seed scatter "
+                  "does not count as a peak.",
+        figure="double_descent_variants",
+        grids=("variants",),
+        check=_variant_peak(label),
+    ) for name, label, setting in (
+        ("l1_loss", "loss l1", "with the absolute error (L1) as the reconstruction loss (the comment names no loss; "
+                               "L1 is our choice)"),
+        ("hidden_relu", "hidden ReLU", "with a ReLU between the layers, h = ReLU(W x)"),
+    )),
+    Claim(
+        id="infinite_pentagon",
+        source=f"{ELHAGE}: 'if the model has a two dimensional hidden space, sparse features will be organized as a "
+               "pentagon'; the expected dimensionality of a pentagon's features is 2/5",
+        statement="With infinite data at m = 2, N = 5 and high sparsity the five features form a pentagon, each with "
+                  "dimensionality 2/5.",
+        criterion="At the grid's highest sparsity (best seed): all 5 features have D_i within 0.04 (10%) of 2/5 "
+                  "(a regular pentagon gives exactly 2/5; a missing feature 0, a square's features 1/2).",
+        figure="double_descent_infinite_data",
+        grids=("infinite_pentagon",),
+        check=_pentagon,
+    ),
+    Claim(
+        id="dims_per_feature_falls",
+        source=f"{ELHAGE}, dimensions per feature against 1/(1-S)",
+        statement="The dimensions per feature m / ||W||_F^2 fall as features get sparser.",
+        criterion="m / ||W||_F^2 (mean over seeds) is lower at the grid's highest sparsity than at its lowest, and "
+                  "never rises by more than 0.02 from one sparsity to the next (seed scatter, not a trend).",
+        figure="double_descent_infinite_data",
+        grids=("infinite_sparsity",),
+        check=_dims_per_feature_falls,
+    ),
+    Claim(
+        id="sticky_fractions",
+        source=f"{ELHAGE}, dimensions per feature: the features' dimensionalities stick at 1, 3/4, 2/3, 1/2, 2/5, 3/8",
+        statement="Feature dimensionalities cluster at the fractions of regular configurations (digons 1/2, "
+                  "pentagons 2/5, tetrahedra 3/4, ...).",
+        criterion="Of the best seeds' feature dimensionalities D_i in [3/8 - 0.03, 1 + 0.03] (all sparsities pooled), "
+                  "a larger share lies within 0.03 of one of the fractions than the share of that range the windows "
+                  "cover (what values spread evenly over it would give).",
+        figure="double_descent_infinite_data",
+        grids=("infinite_sparsity",),
+        check=_sticky_fractions,
     ),
 )

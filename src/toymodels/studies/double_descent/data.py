@@ -10,10 +10,14 @@ from toymodels.grid import derive_seed
 from toymodels.studies.double_descent import DATA_KEYS
 
 
-def sample_features(n_samples: int, n_features: int, sparsity: float, generator: torch.Generator) -> torch.Tensor:
-    """Each x_i is 0 with probability ``sparsity``, else U[0, 1]; rows rescaled to unit norm (all-zero rows stay 0)."""
+def sample_features(n_samples: int, n_features: int, sparsity: float, generator: torch.Generator,
+                    unit_norm: bool = True) -> torch.Tensor:
+    """Each x_i is 0 with probability ``sparsity``, else U[0, 1]; rows rescaled to unit norm (all-zero rows stay 0)
+    unless ``unit_norm`` is false (Elhage et al. 2022's data, the infinite-data setting)."""
     active = torch.rand(n_samples, n_features, generator=generator) >= sparsity
     values = torch.rand(n_samples, n_features, generator=generator) * active
+    if not unit_norm:
+        return values
     norms = values.norm(dim=1, keepdim=True)
     return torch.where(norms > 0, values / norms.clamp_min(1e-30), values)
 
@@ -40,15 +44,19 @@ def from_sparse_tensors(prefix: str, tensors: Mapping[str, torch.Tensor]) -> tor
 
 
 def make_dataset(params: Mapping[str, Any]) -> dict[str, torch.Tensor]:
-    """Training set of T samples (seeded by the data keys) and a fresh test set from the same distribution."""
+    """Training set of T samples (seeded by the data keys) and a fresh test set from the same distribution; with
+    ``T: null`` (infinite data, :func:`toymodels.studies.double_descent.model.fresh_batches`) the test set only."""
     seed = derive_seed("double_descent", "data", {key: params[key] for key in DATA_KEYS})
     generator = torch.Generator().manual_seed(seed)
     n_features, sparsity = int(params["n_features"]), float(params["sparsity"])
+    if params["T"] is None:  # infinite data (Elhage et al.'s, not rescaled): training draws fresh batches
+        return to_sparse_tensors("test", sample_features(int(params["test_size"]), n_features, sparsity, generator, False))
     train = with_repeated_sample(sample_features(int(params["T"]), n_features, sparsity, generator), int(params["repeat_count"]))
     test = sample_features(int(params["test_size"]), n_features, sparsity, generator)
     return {**to_sparse_tensors("train", train), **to_sparse_tensors("test", test)}
 
 
-def load_dataset(tensors: Mapping[str, torch.Tensor], device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
-    """(train [T, N], test [T_test, N]) dense on ``device``."""
-    return from_sparse_tensors("train", tensors).to(device), from_sparse_tensors("test", tensors).to(device)
+def load_dataset(tensors: Mapping[str, torch.Tensor], device: torch.device | str = "cpu") -> tuple[torch.Tensor | None, torch.Tensor]:
+    """(train [T, N], test [T_test, N]) dense on ``device``; train is None for infinite data (``T: null``)."""
+    train = from_sparse_tensors("train", tensors).to(device) if "train_shape" in tensors else None
+    return train, from_sparse_tensors("test", tensors).to(device)

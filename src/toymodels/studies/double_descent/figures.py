@@ -21,6 +21,7 @@ from toymodels.plotting import (
     value_colors,
     vector_fan,
 )
+from toymodels.studies.double_descent.claims import variant_label
 from toymodels.studies.double_descent.repetition import best_rows, repeated_share, repetition_summary
 from toymodels.studies.double_descent.scale import generalising_onset, onset_spread, post_onset_curves
 
@@ -291,3 +292,78 @@ def vectors(tables: Tables, options: Mapping[str, Any]):
 def vectors_consistent(tables: Tables, options: Mapping[str, Any]):
     """The same with every panel rotated into one frame, so panels compare."""
     return _vector_grid(tables, options, consistent=True)
+
+
+def variants(tables: Tables, options: Mapping[str, Any]):
+    """Test loss (and train loss) against T per model variant, beside the default model; below, the dimensionalities."""
+    instances = tables["variants"]["instances"].assign(variant=lambda d: variant_label(d))
+    if options.get("best_of_seeds", True):
+        instances = instances[instances["selected"]]
+    names = sorted(instances["variant"].unique(), key=lambda v: (v != "default (mse)", v))
+    fig, axes = new_figure(2, len(names), size=(2.6, 2.3), sharex=True)
+    for column, name in enumerate(names):
+        part = instances[instances["variant"] == name]
+        loss_ax, dim_ax = axes[0, column], axes[1, column]
+        sweep_lines(loss_ax, part, "T", "test_loss", color="k", label="test loss")
+        sweep_lines(loss_ax, part, "T", "train_loss", color="0.55", label="train loss", linestyle="--", show_points=False)
+        loss_ax.axhline(float(part["zero_test_loss"].mean()), color=PALETTE["green"], lw=0.8, ls=":", label="predict x' = 0")
+        loss_ax.set_title(name)
+        sweep_lines(dim_ax, part, "T", "max_feature_dimensionality", color=FEATURE_COLOR, label="max $D_i$")
+        sweep_lines(dim_ax, part, "T", "mean_datapoint_dimensionality", color=DATAPOINT_COLOR, label="mean $D_t$")
+        log_scale(dim_ax)
+        dim_ax.set_xlabel("dataset size T")
+        dim_ax.set_ylim(0, 1.05)
+    axes[0, 0].set_ylabel("loss (the model's own)")
+    axes[1, 0].set_ylabel("dimensionality")
+    axes[0, 0].legend(loc="upper left")
+    axes[1, 0].legend(loc="upper right")
+    fig.suptitle(f"Double descent in other settings, m = {instances['m'].iloc[0]}"
+                 + (" (best of seeds by train loss)" if options.get("best_of_seeds", True) else ""))
+    return fig
+
+
+FRACTIONS = ((1, 1), (3, 4), (2, 3), (1, 2), (2, 5), (3, 8))  # Elhage et al. 2022's sticky dimensionalities
+
+
+def infinite_data(tables: Tables, options: Mapping[str, Any]):
+    """Infinite data (Elhage et al. 2022): the m = 2 features at a few sparsities (top), and dimensions per feature
+    m / ||W||_F^2 and the features' D_i against 1/(1-S) with the fractions 1, 3/4, 2/3, 1/2, 2/5, 3/8 (bottom)."""
+    pentagon = tables["pentagon"]
+    best = pentagon["instances"][pentagon["instances"]["selected"]]
+    chosen = [s for s in options.get("sparsity", sorted(best["sparsity"].unique())) if s in set(best["sparsity"])]
+    fig, axes = new_figure(2, max(2, len(chosen)), size=(2.1, 2.1))
+    features = pentagon["features"].merge(best[["sparsity", "seed"]], how="inner")
+    for column, s in enumerate(chosen):
+        f = features[features["sparsity"] == s]
+        vector_fan(axes[0, column], f["x"], f["y"], FEATURE_COLOR)
+        axes[0, column].set_title(f"1 - S = {1 - s:.3g}")
+    for ax in axes[0, len(chosen):]:
+        ax.remove()
+    axes[0, 0].set_ylabel(f"$W_i$ (N = {best['n_features'].iloc[0]}, m = 2)")
+    gs = axes[1, 0].get_gridspec()
+    for ax in axes[1]:
+        ax.remove()
+    ax = fig.add_subplot(gs[1, :])
+    rng = np.random.default_rng(0)
+    for role, color in (("sparsity", PALETTE["blue"]), ("pentagon", PALETTE["orange"])):
+        instances = tables[role]["instances"].assign(inv_density=lambda d: 1 / (1 - d["sparsity"]))
+        m, n = instances["m"].iloc[0], instances["n_features"].iloc[0]
+        sweep_lines(ax, instances, "inv_density", "dims_per_feature", color=color, label=f"$m / ||W||_F^2$, m = {m}, N = {n}")
+        chosen_rows = instances[instances["selected"]]
+        dims = tables[role]["features"].merge(chosen_rows[["sparsity", "seed"]], how="inner")
+        dims = dims[dims["norm"] > 0.5 * dims.groupby("sparsity")["norm"].transform("max")]
+        jitter = np.exp(rng.uniform(-0.06, 0.06, len(dims)))
+        ax.scatter(jitter / (1 - dims["sparsity"]), dims["dimensionality"], s=5, color=color, alpha=0.3, linewidths=0,
+                   marker="s" if role == "pentagon" else "o", label=f"$D_i$ (represented features), m = {m}")
+    for top, bottom in FRACTIONS:  # right of the axes; of the close pairs (3/4, 2/3), (2/5, 3/8) the second further out
+        ax.axhline(top / bottom, color="0.6", lw=0.6, ls=":")
+        ax.annotate(f"{top}/{bottom}" if bottom > 1 else "1", (1.0, top / bottom), xycoords=("axes fraction", "data"),
+                    xytext=(18 if (top, bottom) in ((2, 3), (3, 8)) else 3, 0), textcoords="offset points", va="center",
+                    fontsize=7)
+    log_scale(ax)
+    ax.set_xlabel("1 / (1 - S)")
+    ax.set_ylabel("dimensions per feature")
+    ax.set_ylim(0, 1.1)
+    legend_below(fig, ax)
+    fig.suptitle("Infinite data (fresh batches): the pentagon at m = 2 and dimensions per feature against sparsity")
+    return fig

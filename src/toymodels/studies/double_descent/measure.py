@@ -8,8 +8,8 @@ import pandas as pd
 import torch
 
 from toymodels.studies.double_descent.data import load_dataset
-from toymodels.studies.double_descent.metrics import dimensionality, leverage
-from toymodels.studies.double_descent.model import hidden, reconstruction_loss
+from toymodels.studies.double_descent.metrics import dimensionality, dimensions_per_feature, leverage
+from toymodels.studies.double_descent.model import Variant, hidden, reconstruction_loss
 
 
 def _first_two(vectors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -29,16 +29,21 @@ def _long(values: dict[str, torch.Tensor], index_name: str) -> pd.DataFrame:
 
 def measure_cell(params: Mapping[str, Any], seeds: list[int], data: Mapping[str, torch.Tensor],
             model: Mapping[str, torch.Tensor], checkpoints: Mapping[int, Mapping[str, torch.Tensor]]) -> dict[str, pd.DataFrame]:
-    """instances, features, datapoints (final weights) and trajectory (every checkpoint) tables."""
+    """instances, features, datapoints (final weights) and trajectory (every checkpoint) tables.
+
+    With infinite data (``T: null``) the test set, a fresh sample of the training distribution, stands in for the
+    training set (train loss, data points)."""
     x_train, x_test = load_dataset(data)
+    x_train = x_test if x_train is None else x_train
+    variant = Variant.from_params(params)
     W, b = model["W"], model["b"]
     repeat_count = int(params["repeat_count"])
     with torch.no_grad():
-        train_loss = reconstruction_loss(W, b, x_train)
-        test_loss = reconstruction_loss(W, b, x_test)
+        train_loss = reconstruction_loss(W, b, x_train, variant=variant)
+        test_loss = reconstruction_loss(W, b, x_test, variant=variant)
         feature_vectors = W.transpose(1, 2)
         feature_dim = dimensionality(feature_vectors)
-        h = hidden(W, x_train)
+        h = hidden(W, x_train, variant.activation)
         point_dim = dimensionality(h)
         instances = pd.DataFrame({
             "seed": range(len(seeds)), "init_seed": seeds,
@@ -47,6 +52,8 @@ def measure_cell(params: Mapping[str, Any], seeds: list[int], data: Mapping[str,
             "max_feature_dimensionality": feature_dim.max(dim=1).values.numpy(),
             "mean_datapoint_dimensionality": point_dim.mean(dim=1).numpy(),
             "selected": (torch.arange(len(seeds)) == train_loss.argmin()).numpy(),
+            "dims_per_feature": dimensions_per_feature(W).numpy(),
+            "zero_test_loss": float(reconstruction_loss(torch.zeros_like(W[:1]), torch.zeros_like(b[:1]), x_test, variant=variant)[0]),
         })
         for key in ("n_features", "sparsity", "m", "T", "data_seed", "repeat_count", "steps", "lr", "weight_decay"):
             instances[key] = params[key]
@@ -58,9 +65,10 @@ def measure_cell(params: Mapping[str, Any], seeds: list[int], data: Mapping[str,
         rows = []
         for step, weights in checkpoints.items():
             Wc, bc = weights["W"], weights["b"]
-            step_train, step_test = reconstruction_loss(Wc, bc, x_train), reconstruction_loss(Wc, bc, x_test)
+            step_train = reconstruction_loss(Wc, bc, x_train, variant=variant)
+            step_test = reconstruction_loss(Wc, bc, x_test, variant=variant)
             step_feature = dimensionality(Wc.transpose(1, 2)).max(dim=1).values
-            step_points = dimensionality(hidden(Wc, x_train))
+            step_points = dimensionality(hidden(Wc, x_train, variant.activation))
             for index in range(len(seeds)):
                 rows.append({"seed": index, "step": step, "train_loss": float(step_train[index]),
                              "test_loss": float(step_test[index]), "max_feature_dimensionality": float(step_feature[index]),

@@ -21,3 +21,9 @@ def leverage(vectors: torch.Tensor) -> torch.Tensor:
     """Maximal data dimensionality (leverage score) v_t^T (sum_s v_s v_s^T)^+ v_t for vectors [..., n, m]."""
     gram_inv = torch.linalg.pinv(vectors.transpose(-1, -2) @ vectors)
     return torch.einsum("...nm,...mk,...nk->...n", vectors, gram_inv, vectors)
+
+
+def dimensions_per_feature(W: torch.Tensor) -> torch.Tensor:
+    """Elhage et al. 2022's D* = m / ||W||_F^2 for weights [..., m, N]: the hidden dimensions per (unit-norm,
+    represented) feature; 2/5 for a pentagon of unit vectors in m = 2."""
+    return W.shape[-2] / W.pow(2).sum(dim=(-2, -1))
