@@ -56,6 +56,9 @@ BAD = {
                           r"defaults.optimizer: 'sgd' is not allowed; allowed values: \['adamw', 'lamb'\]"),
     "unknown schedule": ((*DD, "defaults", "schedule"), "step",
                          r"defaults.schedule: 'step' is not allowed; allowed values: \['warmup_cosine'"),
+    "unknown SAE resampling method": (("studies", "sae", "defaults", "resample_method"), "random",
+                                      r"defaults.resample_method: 'random' is not allowed; allowed values: "
+                                      r"\['loss_squared', 'top_k', 'cluster'\]"),
     "warm-up beyond training": ((*DD, "defaults", "warmup_fraction"), 1.5, r"warmup_fraction: 1.5 is greater than the maximum of 1"),
     "empty sweep list": ((*DD, "grids", "dataset_size", "sweep", "T"), [], r"grids.dataset_size.sweep.T: \[\] should be non-empty"),
     "no grids": ((*DD, "grids"), {}, r"studies.double_descent.grids: \{\} should be non-empty"),
