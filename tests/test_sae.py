@@ -382,9 +382,11 @@ def test_consecutive_mmcs_and_the_feature_count_from_known_dictionaries():
     pairs = consecutive_mmcs(pd.DataFrame(rows + rows8))
     assert pairs["mmcs_next"].tolist() == pytest.approx([1 / np.sqrt(2), 1.0, (4 + 4 / np.sqrt(2)) / 8])
     assert pairs["mmcs_next_live"].tolist() == pytest.approx([1 / np.sqrt(2), 1.0, 1.0])
+    # back: the features against the two mixtures 1/sqrt(2) each; then the live features against the features: 1
+    assert pairs["mmcs_back"].tolist() == pytest.approx([1 / np.sqrt(2), 1.0, 1.0])
     estimate = estimate_feature_count(pairs)
-    assert estimate[["estimate", "n_features", "live_largest"]].iloc[0].tolist() == [4, 4, 8]
-    assert estimate["peak_mmcs"].item() == pytest.approx(1.0)
+    assert estimate[["estimate", "estimate_back", "n_features", "live_largest"]].iloc[0].tolist() == [4, 4, 4, 8]
+    assert estimate["peak_mmcs"].item() == pytest.approx(1.0) and estimate["peak_back"].item() == pytest.approx(1.0)
 
 
 def test_instance_layout_and_paired_init_seeds():

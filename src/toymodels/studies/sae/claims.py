@@ -240,8 +240,8 @@ def _feature_count_estimate(tables: Tables) -> Outcome:
     chosen = estimates[estimates["alpha"] == alpha]
     n_true = int(chosen["n_features"].iloc[0])
     holds = bool(((chosen["estimate"] > n_true / 2) & (chosen["estimate"] < 2 * n_true)).all())
-    per_alpha = ", ".join(f"{a:g}: {'/'.join(str(e) for e in part['estimate'])} (peak {part['peak_mmcs'].mean():.3f})"
-                          for a, part in estimates.groupby("alpha"))
+    per_alpha = ", ".join(f"{a:g}: {'/'.join(str(e) for e in part['estimate'])} (peak {part['peak_mmcs'].mean():.3f}; "
+                          f"back {'/'.join(str(e) for e in part['estimate_back'])})" for a, part in estimates.groupby("alpha"))
     return judged(holds, f"estimate {'/'.join(str(e) for e in chosen['estimate'])} vs N = {n_true} at alpha {alpha:g} "
                          f"(highest peak); per alpha {per_alpha}")
 

@@ -299,15 +299,15 @@ def resample_methods(tables: Tables, options: Mapping[str, Any]):
     fig, axes = new_figure(len(alphas), len(panels), size=(3.0, 2.4))
     for row, alpha in enumerate(alphas):
         part = history[np.isclose(history["alpha"], alpha)]
-        cell = instances[np.isclose(instances["alpha"], alpha)]
         for column, (key, label) in enumerate(panels):
             ax = axes[row, column]
             none = baseline[np.isclose(baseline["alpha"], alpha)]
             curves = [("none", none, "0.35", "no resampling")]
             for method in [m for m in RESAMPLE_LABELS if m in set(part["resample_method"])]:
                 runs = part[part["resample_method"] == method]
-                count = cell.loc[cell["resample_method"] == method, "resampled"].mean()
-                curves.append((method, runs, RESAMPLE_COLORS[method], f"{RESAMPLE_LABELS[method]} ({count:.0f} re-initialised per run)"))
+                counts = instances[instances["resample_method"] == method].groupby("alpha")["resampled"].mean()
+                curves.append((method, runs, RESAMPLE_COLORS[method], f"{RESAMPLE_LABELS[method]} (re-initialised per run at "
+                               f"alpha {' / '.join(f'{a:g}' for a in counts.index)}: {' / '.join(f'{c:.0f}' for c in counts)})"))
             for _, runs, color, name in curves:
                 if not len(runs):
                     continue
@@ -340,11 +340,12 @@ def feature_count(tables: Tables, options: Mapping[str, Any]):
     colors = dict(zip(sorted(pairs["alpha"].unique()), ("#fdb863", "#e66101", "#5e3c99", "#b2abd2", "#1b9e77", "#666666")))
     fig, axes = new_figure(1, 2, size=(3.6, 3.0))
     for alpha, color in colors.items():
-        part = pairs[np.isclose(pairs["alpha"], alpha)].groupby("dict_size")[["mmcs_next", "mmcs_next_live"]].mean()
+        part = pairs[np.isclose(pairs["alpha"], alpha)].groupby("dict_size")[["mmcs_next", "mmcs_back"]].mean()
         estimate = estimates[np.isclose(estimates["alpha"], alpha)]
         axes[0, 0].plot(part.index, part["mmcs_next"], marker="o", ms=3, color=color,
-                        label=f"alpha {alpha:g}: estimate {', '.join(str(e) for e in estimate['estimate'])}")
-        axes[0, 0].plot(part.index, part["mmcs_next_live"], ls=":", lw=1, color=color)
+                        label=f"alpha {alpha:g}: estimate {', '.join(str(e) for e in estimate['estimate'])} "
+                              f"(back: {', '.join(str(e) for e in estimate['estimate_back'])})")
+        axes[0, 0].plot(part.index, part["mmcs_back"], ls=":", marker="s", ms=2.5, lw=1, color=color)
         axes[0, 0].scatter(estimate["estimate"], estimate["peak_mmcs"], s=40, facecolors="none", edgecolors=color, zorder=3)
         counts = live[np.isclose(live["alpha"], alpha)]
         axes[0, 1].plot(counts["dict_size"], counts["live"], marker="o", ms=3, color=color)
@@ -356,9 +357,10 @@ def feature_count(tables: Tables, options: Mapping[str, Any]):
         ax.minorticks_off()
         ax.set_xlabel("dictionary size M")
     axes[0, 0].set_ylabel("MMCS with the next larger dictionary")
-    axes[0, 0].set_title("MMCS of each dictionary vs the next larger\n(dotted: live atoms only; circle: the peak)")
+    axes[0, 0].set_title("MMCS of each dictionary vs the next larger (circle: peak)\n"
+                         "dotted: the larger's live atoms vs the smaller")
     axes[0, 0].set_ylim(0, 1.02)
-    axes[0, 0].legend(fontsize=6, loc="lower center")
+    legend_below(fig, axes[0, 0])
     axes[0, 1].set_yscale("log", base=2)
     axes[0, 1].set_ylabel("live atoms (fire on the eval set)")
     axes[0, 1].set_title("live atoms per dictionary")
