@@ -291,7 +291,8 @@ def resample_methods(tables: Tables, options: Mapping[str, Any]):
     init = options.get("init", next(i for i in INITS if i in set(history["init"])))
     history = history[history["init"] == init]
     baseline = tables["baseline"]["history"]
-    baseline = baseline[(baseline["init"] == init) & ~baseline["resample"].astype(bool)]
+    baseline = baseline[(baseline["init"] == init) & ~baseline["resample"].astype(bool)
+                        & baseline["scenario"].isin(set(history["scenario"]))]
     instances = tables["methods"]["instances"]
     instances = instances[instances["init"] == init]
     alphas = sorted(history["alpha"].unique())
