@@ -196,6 +196,6 @@ def test_feature_count_from_dictionaries():
     # mixtures at M/N 1: 4 -> 8 has MMCS 1 (mixtures found again), 2 -> 4 too: the peak is the first, size 2
     (row,) = evaluate("sae", claim, {"alpha_dict": {"atoms": atoms_sweep(0.5)}})
     assert row["verdict"] == NOT_REPRODUCED and "estimate 2 vs N = 4" in row["measured"]
-    one = atoms_sweep(1.0).query("dict_ratio == 1.0")
-    (row,) = evaluate("sae", claim, {"alpha_dict": {"atoms": one}})
-    assert row["verdict"] == NOT_MEASURED
+    for ratios in ([1.0], [0.5, 1.0]):  # no pair, and one pair (no peak to find)
+        (row,) = evaluate("sae", claim, {"alpha_dict": {"atoms": atoms_sweep(1.0).query("dict_ratio in @ratios")}})
+        assert row["verdict"] == NOT_MEASURED

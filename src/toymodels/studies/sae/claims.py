@@ -232,8 +232,8 @@ def _feature_count_estimate(tables: Tables) -> Outcome:
     from toymodels.studies.sae.counting import consecutive_mmcs, estimate_feature_count
 
     pairs = consecutive_mmcs(tables["alpha_dict"]["atoms"])
-    if pairs.empty:
-        raise NotMeasured("needs at least two dictionary ratios in the alpha_dict grid")
+    if pairs.empty or pairs.groupby("alpha").size().min() < 2:
+        raise NotMeasured("needs at least three dictionary ratios in the alpha_dict grid (a peak needs two pairs of consecutive sizes)")
     estimates = estimate_feature_count(pairs)
     peaks = estimates.groupby("alpha")["peak_mmcs"].mean()
     alpha = float(peaks.idxmax())
