@@ -61,6 +61,9 @@ BAD = {
     "unknown hidden activation": ((*DD, "defaults", "hidden_activation"), "tanh",
                                   r"defaults.hidden_activation: 'tanh' is not allowed; allowed values: \['none', 'relu'\]"),
     "T neither a size nor null": ((*DD, "defaults", "T"), "infinite", r"defaults.T: 'infinite' is not of type 'integer', 'null'"),
+    "unknown SAE resampling method": (("studies", "sae", "defaults", "resample_method"), "random",
+                                      r"defaults.resample_method: 'random' is not allowed; allowed values: "
+                                      r"\['loss_squared', 'top_k', 'cluster'\]"),
     "warm-up beyond training": ((*DD, "defaults", "warmup_fraction"), 1.5, r"warmup_fraction: 1.5 is greater than the maximum of 1"),
     "empty sweep list": ((*DD, "grids", "dataset_size", "sweep", "T"), [], r"grids.dataset_size.sweep.T: \[\] should be non-empty"),
     "no grids": ((*DD, "grids"), {}, r"studies.double_descent.grids: \{\} should be non-empty"),

@@ -9,17 +9,20 @@ import pandas as pd
 import pytest
 import torch
 
+from toymodels.studies.sae.counting import consecutive_mmcs, estimate_feature_count
 from toymodels.studies.sae.data import Stream, feature_probabilities, make_dataset, rank_decay, sample_codes
 from toymodels.studies.sae.inits import InitSample, decoder_atoms, rare_count, svd_atoms, unit_rows
 from toymodels.studies.sae.instances import INITS, RARE_METHODS, InstanceSpec, instance_specs
 from toymodels.studies.sae.measure import measure_cell
 from toymodels.studies.sae.metrics import mmcs, reconstruction_stats, steps_to_threshold
 from toymodels.studies.sae.model import init_seeds, initial_encoder, loss_and_grads, resample_dead, train_model
+from toymodels.studies.sae.resampling import cluster_inputs, loss_squared_inputs, select_inputs, top_k_inputs
 
 DATA = dict(d=16, n_features=32, active_features=5, prob_decay=0.99, correlation="per_sample", data_seed=0, eval_size=512)
 CELL = dict(DATA, dict_ratio=1.0, inits=["orthogonal", "data", "rare_outlier"], rare_ratios=[0.1], alphas=[1e-3],
             init_sample_size=300, n_seeds=2, steps=30, lr=1e-2, batch_size=64, schedule="constant", resample=False,
-            resample_every=10, resample_window=5, resample_samples=256, resample_encoder_scale=0.2, trace_every=5,
+            resample_every=10, resample_window=5, resample_samples=256, resample_encoder_scale=0.2, resample_method="loss_squared",
+            resample_pool=64, resample_clusters=4, trace_every=5,
             history_points=5, checkpoint_points=2, encoder_init="tied")
 
 
@@ -306,6 +309,86 @@ def test_resampling_resets_exactly_the_dead_rows():
     assert (model["b_enc"].detach()[dead] == 0).all()
 
 
+@pytest.mark.parametrize("method", ["top_k", "cluster"])
+def test_resampling_methods_reset_the_dead_rows_from_the_chosen_inputs(method):
+    model = _random_model()
+    optimizer = torch.optim.AdamW(list(model.values()), lr=1e-2)
+    dead = torch.zeros(3, 12, dtype=torch.bool)
+    dead[1, [0, 2, 4]] = True
+    inputs = torch.rand(50, 6, generator=_generator(2))
+    counts = resample_dead(model, optimizer, dead, inputs, 0.2, _generator(3), method, pool=20, clusters=3)
+    assert counts.tolist() == [0, 3, 0]
+    losses = (torch.relu(inputs @ _random_model()["W_enc"][1].T + _random_model()["b_enc"][1])
+              @ _random_model()["W_dec"][1] - inputs).pow(2).sum(-1)
+    if method == "top_k":  # the three worst-reconstructed inputs, worst first
+        expected = unit_rows(inputs[torch.argsort(losses, descending=True)[:3]])
+        assert torch.allclose(model["W_dec"][1, [0, 2, 4]], expected, atol=1e-6)
+    else:  # each from the 20 worst, and three different ones
+        cosines = model["W_dec"][1, [0, 2, 4]] @ unit_rows(inputs).T
+        picked = cosines.argmax(dim=1)
+        assert set(picked.tolist()) <= set(torch.argsort(losses, descending=True)[:20].tolist())
+        assert len(set(picked.tolist())) == 3
+
+
+def test_top_k_takes_the_largest_losses_worst_first_and_wraps():
+    losses = torch.tensor([0.1, 5.0, 0.3, 2.0, 0.0])
+    assert top_k_inputs(losses, 2).tolist() == [1, 3]
+    assert top_k_inputs(losses, 7).tolist() == [1, 3, 2, 0, 4, 1, 3]
+
+
+def test_loss_squared_draws_only_inputs_with_loss_and_prefers_large_ones():
+    losses = torch.tensor([0.0, 1.0, 0.0, 3.0])
+    draws = torch.cat([loss_squared_inputs(losses, 1, _generator(s)) for s in range(400)])
+    assert set(draws.tolist()) == {1, 3}
+    assert (draws == 3).float().mean().item() == pytest.approx(0.9, abs=0.05)  # 9 / (9 + 1)
+    assert sorted(loss_squared_inputs(losses, 2, _generator(0)).tolist()) == [1, 3]  # without replacement
+
+
+def test_cluster_takes_the_worst_cluster_of_the_worst_inputs():
+    # three tight groups: A near e0 (losses 1), B near e1 (losses 4), C near e2 (losses 9 and one 0.5);
+    # the pool of the 5 worst drops A's and the 0.5 input; of its clusters, C (mean loss 9) is worst, then B
+    x = torch.tensor([[1.0, 0, 0], [1.0, 0.01, 0], [0, 1.0, 0], [0.01, 1.0, 0], [0, 0, 1.0], [0, 0.01, 1.0],
+                      [0.01, 0, 1.0], [0, 0.02, 1.0]])
+    losses = torch.tensor([1.0, 1.0, 4.0, 4.0, 9.0, 9.0, 9.0, 0.5])
+    one = cluster_inputs(x, losses, 1, pool=5, clusters=2, generator=_generator(0))
+    assert one.tolist()[0] in (4, 5, 6)
+    two = cluster_inputs(x, losses, 2, pool=5, clusters=2, generator=_generator(1))
+    assert two[0].item() in (4, 5, 6) and two[1].item() in (2, 3)
+    four = cluster_inputs(x, losses, 4, pool=5, clusters=2, generator=_generator(2))  # round-robin, no repeat in C
+    assert four[0].item() in (4, 5, 6) and four[2].item() in (4, 5, 6) and four[0] != four[2]
+    assert {four[1].item(), four[3].item()} == {2, 3}
+    with pytest.raises(ValueError, match="resample_method must be one of"):
+        select_inputs("worst", x, losses, 1, _generator(0), 5, 2)
+
+
+def test_consecutive_mmcs_and_the_feature_count_from_known_dictionaries():
+    # true features e0..e3 in R^4; a 2-atom dictionary of mixtures, the 4 features, and 4 features + 4 dead copies
+    e = np.eye(4)
+    mix = np.array([[1, 1, 0, 0], [0, 0, 1, 1]]) / np.sqrt(2)
+    dead = np.array([[1, -1, 0, 0], [0, 0, 1, -1], [1, 0, -1, 0], [0, 1, 0, -1]]) / np.sqrt(2)
+    rows = []
+    for ratio, atoms, fired in ((0.5, mix, [True, True]), (1.0, e, [True] * 4), (2.0, np.vstack([e, dead]), [True] * 4 + [False] * 4)):
+        for index, (vector, live) in enumerate(zip(atoms, fired)):
+            rows.append({"scenario": "4/4", "n_features": 4, "init": "orthogonal", "alpha": 1e-3, "seed": 0,
+                         "dict_ratio": ratio, "atom": index, "fired": live, "direction": vector.astype(np.float32)})
+    pairs = consecutive_mmcs(pd.DataFrame(rows))
+    assert pairs["dict_size"].tolist() == [2, 4] and pairs["next_size"].tolist() == [4, 8]
+    # mixtures against the features: max cosine 1/sqrt(2) each; the features against themselves: 1
+    assert pairs["mmcs_next"].tolist() == pytest.approx([1 / np.sqrt(2), 1.0])
+    assert pairs["live"].tolist() == [2, 4] and pairs["live_next"].tolist() == [4, 4]
+    # the 8-atom dictionary against a larger one: its 4 dead atoms find partners at 1/sqrt(2) at best (here: itself)
+    rows8 = [dict(r, dict_ratio=4.0) for r in rows if r["dict_ratio"] == 1.0]
+    rows8 += [dict(r, dict_ratio=4.0, atom=r["atom"] + 4) for r in rows if r["dict_ratio"] == 1.0]
+    pairs = consecutive_mmcs(pd.DataFrame(rows + rows8))
+    assert pairs["mmcs_next"].tolist() == pytest.approx([1 / np.sqrt(2), 1.0, (4 + 4 / np.sqrt(2)) / 8])
+    assert pairs["mmcs_next_live"].tolist() == pytest.approx([1 / np.sqrt(2), 1.0, 1.0])
+    # back: the features against the two mixtures 1/sqrt(2) each; then the live features against the features: 1
+    assert pairs["mmcs_back"].tolist() == pytest.approx([1 / np.sqrt(2), 1.0, 1.0])
+    estimate = estimate_feature_count(pairs)
+    assert estimate[["estimate", "estimate_back", "n_features", "live_largest"]].iloc[0].tolist() == [4, 4, 4, 8]
+    assert estimate["peak_mmcs"].item() == pytest.approx(1.0) and estimate["peak_back"].item() == pytest.approx(1.0)
+
+
 def test_instance_layout_and_paired_init_seeds():
     specs = instance_specs(CELL)
     # orthogonal, data, rare_outlier at 0.1; one alpha; two seeds, seed index fastest
@@ -339,6 +422,11 @@ def test_training_recovers_features_and_measure_writes_nullable_thresholds():
     assert len(tables["trace"]) == 6 * 9
     first = tables["trace"].query("instance == 0 and step == 0")["mmcs"].item()
     assert first == pytest.approx(float(trace[0, 0]))
+    atoms = tables["atoms"]
+    assert len(atoms) == 6 * 32 and atoms.query("instance == 3")["atom"].tolist() == list(range(32))
+    assert np.allclose(np.stack(atoms.query("instance == 3")["direction"]), result.params["W_dec"][3].numpy())
+    live = atoms.groupby("instance")["fired"].mean().to_numpy()
+    assert np.allclose(1 - live, instances["dead_fraction_final"].to_numpy())
 
 
 def test_rare_ratio_figure_reads_steps_from_the_trace_at_per_scenario_thresholds():

@@ -171,3 +171,31 @@ def test_every_claim_names_a_figure_and_grids_of_the_default_config(claim):
     sae = load_config_file(ROOT / "config" / "config.yaml")["studies"]["sae"]
     assert claim.figure in sae["figures"]
     assert set(claim.grids) <= set(sae["grids"])
+
+
+def atoms_sweep(estimate_ratio: float) -> pd.DataFrame:
+    """alpha_dict atoms in R^4 with N = 4 true features e0..e3 (n_features 4), one seed, alpha 1e-3: at M/N 0.5 two
+    mixtures, at M/N 1 the features, at M/N 2 the features plus four dead mixtures; ``estimate_ratio`` = 0.5 instead
+    makes the M/N 1 dictionary mixtures too (the peak then moves)."""
+    import numpy as np
+
+    e = np.eye(4)
+    mix = np.array([[1, 1, 0, 0], [0, 0, 1, 1], [1, -1, 0, 0], [0, 0, 1, -1]]) / np.sqrt(2)
+    dictionaries = {0.5: mix[:2], 1.0: e if estimate_ratio == 1.0 else mix, 2.0: np.vstack([e, mix]),
+                    4.0: np.vstack([e, e, mix, mix])}
+    rows = [{"scenario": "4/4", "n_features": 4, "init": "orthogonal", "alpha": 1e-3, "seed": 0, "dict_ratio": ratio,
+             "atom": index, "fired": index < 4, "direction": vector.astype(np.float32)}
+            for ratio, atoms in dictionaries.items() for index, vector in enumerate(atoms)]
+    return pd.DataFrame(rows)
+
+
+def test_feature_count_from_dictionaries():
+    claim = (BY_ID["feature_count_from_dictionaries"],)
+    (row,) = evaluate("sae", claim, {"alpha_dict": {"atoms": atoms_sweep(1.0)}})
+    assert row["verdict"] == REPRODUCED and "estimate 4 vs N = 4" in row["measured"]
+    # mixtures at M/N 1: 4 -> 8 has MMCS 1 (mixtures found again), 2 -> 4 too: the peak is the first, size 2
+    (row,) = evaluate("sae", claim, {"alpha_dict": {"atoms": atoms_sweep(0.5)}})
+    assert row["verdict"] == NOT_REPRODUCED and "estimate 2 vs N = 4" in row["measured"]
+    for ratios in ([1.0], [0.5, 1.0]):  # no pair, and one pair (no peak to find)
+        (row,) = evaluate("sae", claim, {"alpha_dict": {"atoms": atoms_sweep(1.0).query("dict_ratio in @ratios")}})
+        assert row["verdict"] == NOT_MEASURED

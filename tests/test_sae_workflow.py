@@ -36,6 +36,9 @@ def test_blocks_are_valid(which):
     ("alphas", [], r"defaults.alphas: \[\] should be non-empty"),
     ("init_sample_size", 100, r"defaults.init_sample_size: 100 is less than the minimum of 252"),
     ("prob_decay", 1.2, r"defaults.prob_decay: 1.2 is greater than the maximum of 1"),
+    ("resample_method", "worst", r"defaults.resample_method: 'worst' is not allowed; allowed values: "
+                                 r"\['loss_squared', 'top_k', 'cluster'\]"),
+    ("resample_clusters", 0, r"defaults.resample_clusters: 0 is less than the minimum of 1"),
 ])
 def test_bad_values_are_rejected_with_what_is_allowed(key, value, message):
     config = block_config("quick")
@@ -56,3 +59,9 @@ def test_tables_of_the_quick_run(quick_run):
     assert {"step", "mmcs", "l0", "fve", "dead_fraction"} <= set(history.columns)
     resampled = pd.read_parquet(results / "resampling" / "instances.parquet").groupby("resample")["resampled"].sum()
     assert resampled[False] == 0 and resampled[True] > 0
+    methods = pd.read_parquet(results / "resample_methods" / "instances.parquet")
+    assert sorted(methods["resample_method"].unique()) == ["cluster", "loss_squared", "top_k"]
+    assert (methods["resampled"] > 0).all()
+    atoms = pd.read_parquet(results / "alpha_dict" / "atoms.parquet")
+    assert len(atoms) == 3 * (16 + 64)  # three alphas, M = 16 and 64 (M/N 0.5 and 2 of N = 32)
+    assert atoms["direction"].map(len).eq(16).all()

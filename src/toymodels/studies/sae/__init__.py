@@ -11,13 +11,16 @@ from toymodels.studies.sae.instances import dict_size, instance_specs
 
 DATA_KEYS = ("d", "n_features", "active_features", "prob_decay", "correlation", "data_seed", "eval_size")
 SEED_KEYS = (*DATA_KEYS, "dict_ratio")  # the cell seeds (unused: initialisations derive their own, model.init_seeds)
-TABLES = ("instances", "trace")
+TABLES = ("instances", "trace", "atoms")
 PLOTS: dict[str, tuple[str, ...]] = {
     "mmcs_curves": ("inits",),
     "mmcs_initial": ("inits",),
     "rare_ratio": ("rare",),
     "resampling": ("resampling",),
     "alpha_dict": ("sweep",),
+    "init_dict": ("sweep",),
+    "resample_methods": ("methods", "baseline"),
+    "feature_count": ("sweep",),
 }
 KEY_COLUMNS = ("d", "n_features", "dict_ratio", "resample")
 THRESHOLDS = (0.95, 0.98, 0.99)  # MMCS levels whose first-reaching step is a column of the instances table

@@ -228,6 +228,24 @@ def _dead_beyond_n(tables: Tables) -> Outcome:
                          + ", ".join(f"{row[1.0]:.3f} -> {row[largest]:.3f} (alpha {a:g})" for a, row in dead.iterrows()))
 
 
+def _feature_count_estimate(tables: Tables) -> Outcome:
+    from toymodels.studies.sae.counting import consecutive_mmcs, estimate_feature_count
+
+    pairs = consecutive_mmcs(tables["alpha_dict"]["atoms"])
+    if pairs.empty or pairs.groupby("alpha").size().min() < 2:
+        raise NotMeasured("needs at least three dictionary ratios in the alpha_dict grid (a peak needs two pairs of consecutive sizes)")
+    estimates = estimate_feature_count(pairs)
+    peaks = estimates.groupby("alpha")["peak_mmcs"].mean()
+    alpha = float(peaks.idxmax())
+    chosen = estimates[estimates["alpha"] == alpha]
+    n_true = int(chosen["n_features"].iloc[0])
+    holds = bool(((chosen["estimate"] > n_true / 2) & (chosen["estimate"] < 2 * n_true)).all())
+    per_alpha = ", ".join(f"{a:g}: {'/'.join(str(e) for e in part['estimate'])} (peak {part['peak_mmcs'].mean():.3f}; "
+                          f"back {'/'.join(str(e) for e in part['estimate_back'])})" for a, part in estimates.groupby("alpha"))
+    return judged(holds, f"estimate {'/'.join(str(e) for e in chosen['estimate'])} vs N = {n_true} at alpha {alpha:g} "
+                         f"(highest peak); per alpha {per_alpha}")
+
+
 CLAIMS = (
     Claim(
         id="data_inits_start_higher",
@@ -333,5 +351,21 @@ CLAIMS = (
         figure="sae_alpha_dict",
         grids=("alpha_dict",),
         check=_dead_beyond_n,
+    ),
+    Claim(
+        id="feature_count_from_dictionaries",
+        source=f"{SHARKEY}, toy-data results (MMCS between learned dictionaries of different sizes at the same L1 "
+               "coefficient, as a way to tell the number of features without the ground truth)",
+        statement="The number of ground-truth features can be read from learned dictionaries alone: a dictionary "
+                  "at least as large as the number of features shares its atoms with larger dictionaries, a smaller "
+                  "one does not, and beyond it the extra atoms die or duplicate, so the MMCS between consecutive "
+                  "dictionary sizes peaks at the number of features.",
+        criterion="In the alpha_dict grid, at the alpha whose MMCS between consecutive dictionaries peaks highest "
+                  "(chosen without the ground truth), every seed's estimate (the smaller size of its peak pair) is "
+                  "within a factor 2 of the true N, strictly (N/2 < estimate < 2N): with sizes a factor 2 apart, as "
+                  "in the source's sweep, that is the size grid's resolution.",
+        figure="sae_feature_count",
+        grids=("alpha_dict",),
+        check=_feature_count_estimate,
     ),
 )

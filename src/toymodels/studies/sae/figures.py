@@ -1,4 +1,4 @@
-"""The five SAE figures, drawn from collected Parquet tables only."""
+"""The SAE figures, drawn from collected Parquet tables only."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pandas as pd
 
 from toymodels.plotting import PALETTE, TEXT_WIDTH_IN, heatmap_panel, legend_below, new_figure
 from toymodels.studies.sae import THRESHOLDS, threshold_column
+from toymodels.studies.sae.counting import consecutive_mmcs, estimate_feature_count
 from toymodels.studies.sae.instances import INITS, RARE_METHODS
 from toymodels.studies.sae.metrics import steps_to_threshold
 
@@ -229,4 +230,142 @@ def alpha_dict(tables: Tables, options: Mapping[str, Any]):
     inits = ", ".join(INIT_LABELS[i] for i in INITS if i in set(instances["init"]))
     fig.suptitle(f"L1 coefficient x dictionary size, d/N = {', '.join(_scenarios(instances))} "
                  f"({inits} init, mean over seeds)")
+    return fig
+
+
+def _ratio_axis(ax, ratios: list[float]) -> None:
+    """Dictionary ratio M/N on a log2 x axis, ticked at the ratios present."""
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(ratios, [f"{r:g}" for r in ratios])
+    ax.minorticks_off()
+    ax.set_xlabel("dictionary ratio M/N")
+
+
+def init_dict(tables: Tables, options: Mapping[str, Any]):
+    """MMCS at step 0, final MMCS and steps to ``options.threshold`` (default 0.95, from the trace) against the
+    dictionary ratio M/N, one line per initialisation (rare methods at one ratio), mean over seeds."""
+    instances = _chosen_variants(tables["sweep"]["instances"], options)
+    trace = _chosen_variants(tables["sweep"]["trace"], options)
+    threshold = float(options.get("threshold", THRESHOLDS[0]))
+    reached = pd.concat([first_steps(part, threshold).rename_axis("instance").reset_index(name="reached")
+                         .assign(dict_ratio=ratio) for ratio, part in trace.groupby("dict_ratio")])
+    instances = instances.merge(reached, on=["dict_ratio", "instance"], how="left")
+    ratios = sorted(instances["dict_ratio"].unique())
+    ceiling = float(trace["step"].max()) * 1.08
+    panels = (("mmcs_initial", "MMCS at step 0"), ("mmcs_final", "final MMCS"), ("reached", f"steps to MMCS {threshold:g}"))
+    fig, axes = new_figure(1, len(panels), size=(3.4, 3.0))
+    for ax, (key, label) in zip(axes[0], panels):
+        for init in [i for i in INITS if i in set(instances["init"])]:
+            runs = instances[instances["init"] == init]
+            mean = runs.groupby("dict_ratio")[key].mean().astype(float)
+            style = {"color": INIT_COLORS[init], "marker": "o", "ms": 3, "lw": 1.2}
+            ax.plot(mean.index, mean.values, label=_init_label(init, runs["rare_ratio"].iloc[0]), **style)
+            if key == "reached":
+                missed = runs[runs["reached"].isna()]
+                ax.scatter(missed["dict_ratio"], np.full(len(missed), ceiling), marker="v", s=14,
+                           facecolors="none", edgecolors=INIT_COLORS[init])
+        _ratio_axis(ax, ratios)
+        ax.set_ylabel(label)
+        ax.set_title(label)
+    for ax in axes[0, :2]:
+        ax.set_ylim(0, 1.02)
+    axes[0, 2].axhline(ceiling, color="0.6", lw=0.6)
+    axes[0, 2].text(ratios[0], ceiling, f" not reached by step {int(trace['step'].max())}", fontsize=6, va="bottom", color="0.4")
+    axes[0, 2].set_ylim(0, ceiling * 1.12)
+    legend_below(fig, axes[0, 0])
+    alpha = float(instances["alpha"].iloc[0])
+    fig.suptitle(f"Decoder initialisations at dictionary sizes other than N, d/N = {', '.join(_scenarios(instances))}, "
+                 f"alpha = {alpha:g} (triangles: not reached)")
+    return fig
+
+
+RESAMPLE_LABELS = {"loss_squared": "loss^2-weighted draw", "top_k": "worst inputs (top-k)",
+                   "cluster": "worst clusters of the worst inputs"}
+RESAMPLE_COLORS = {"loss_squared": PALETTE["vermillion"], "top_k": PALETTE["blue"], "cluster": PALETTE["green"]}
+
+
+def resample_methods(tables: Tables, options: Mapping[str, Any]):
+    """MMCS and dead fraction over training (history table) per ``resample_method``, beside the baseline grid's runs
+    without resampling, for one initialisation (``options.init``, default the first present); one row per alpha."""
+    history = tables["methods"]["history"]
+    init = options.get("init", next(i for i in INITS if i in set(history["init"])))
+    history = history[history["init"] == init]
+    baseline = tables["baseline"]["history"]
+    baseline = baseline[(baseline["init"] == init) & ~baseline["resample"].astype(bool)
+                        & baseline["scenario"].isin(set(history["scenario"]))]
+    instances = tables["methods"]["instances"]
+    instances = instances[instances["init"] == init]
+    alphas = sorted(history["alpha"].unique())
+    panels = (("mmcs", "MMCS"), ("dead_fraction", "dead fraction (eval set)"))
+    fig, axes = new_figure(len(alphas), len(panels), size=(3.0, 2.4))
+    for row, alpha in enumerate(alphas):
+        part = history[np.isclose(history["alpha"], alpha)]
+        for column, (key, label) in enumerate(panels):
+            ax = axes[row, column]
+            none = baseline[np.isclose(baseline["alpha"], alpha)]
+            curves = [("none", none, "0.35", "no resampling")]
+            for method in [m for m in RESAMPLE_LABELS if m in set(part["resample_method"])]:
+                runs = part[part["resample_method"] == method]
+                counts = instances[instances["resample_method"] == method].groupby("alpha")["resampled"].mean()
+                curves.append((method, runs, RESAMPLE_COLORS[method], f"{RESAMPLE_LABELS[method]} (re-initialised per run at "
+                               f"alpha {' / '.join(f'{a:g}' for a in counts.index)}: {' / '.join(f'{c:.0f}' for c in counts)})"))
+            for _, runs, color, name in curves:
+                if not len(runs):
+                    continue
+                for _, seed_run in runs.groupby("instance"):
+                    ax.plot(seed_run["step"], seed_run[key], color=color, lw=0.5, alpha=0.3)
+                mean = runs.groupby("step")[key].mean()
+                ax.plot(mean.index, mean.values, color=color, lw=1.5, label=name)
+            ax.set_xlabel("training step")
+            ax.set_ylabel(label)
+            ax.set_title(f"alpha = {alpha:g}: {label}")
+    legend_below(fig, axes[0, 0])
+    scenario = ", ".join(_scenarios(history))
+    fig.suptitle(f"Which inputs re-initialise dead latents, d/N = {scenario}, M = {int(instances['dict_size'].iloc[0])} "
+                 f"({INIT_LABELS[init]} init; thin lines: seeds)")
+    return fig
+
+
+def feature_count(tables: Tables, options: Mapping[str, Any]):
+    """Counting features from dictionaries alone (Sharkey et al. 2022): the MMCS of each dictionary against the next
+    larger one at the same alpha (its peak estimates N), and the live atoms of each dictionary, against its size;
+    the true N dashed."""
+    atoms = tables["sweep"]["atoms"]
+    pairs = consecutive_mmcs(atoms)
+    estimates = estimate_feature_count(pairs)
+    live = pd.concat([pairs[["alpha", "dict_size", "live"]],
+                      pairs[["alpha", "next_size", "live_next"]].set_axis(["alpha", "dict_size", "live"], axis=1)])
+    live = live.groupby(["alpha", "dict_size"])["live"].mean().reset_index()
+    n_true = int(pairs["n_features"].iloc[0])
+    sizes = sorted(live["dict_size"].unique())
+    colors = dict(zip(sorted(pairs["alpha"].unique()), ("#fdb863", "#e66101", "#5e3c99", "#b2abd2", "#1b9e77", "#666666")))
+    fig, axes = new_figure(1, 2, size=(3.6, 3.0))
+    for alpha, color in colors.items():
+        part = pairs[np.isclose(pairs["alpha"], alpha)].groupby("dict_size")[["mmcs_next", "mmcs_back"]].mean()
+        estimate = estimates[np.isclose(estimates["alpha"], alpha)]
+        axes[0, 0].plot(part.index, part["mmcs_next"], marker="o", ms=3, color=color,
+                        label=f"alpha {alpha:g}: estimate {', '.join(str(e) for e in estimate['estimate'])} "
+                              f"(back: {', '.join(str(e) for e in estimate['estimate_back'])})")
+        axes[0, 0].plot(part.index, part["mmcs_back"], ls=":", marker="s", ms=2.5, lw=1, color=color)
+        axes[0, 0].scatter(estimate["estimate"], estimate["peak_mmcs"], s=40, facecolors="none", edgecolors=color, zorder=3)
+        counts = live[np.isclose(live["alpha"], alpha)]
+        axes[0, 1].plot(counts["dict_size"], counts["live"], marker="o", ms=3, color=color)
+    axes[0, 1].plot(sizes, sizes, color="0.7", lw=0.8, label="every atom live")
+    for ax in axes[0]:
+        ax.axvline(n_true, color="k", ls="--", lw=0.8, label=f"true N = {n_true}")
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(sizes, [str(s) for s in sizes])
+        ax.minorticks_off()
+        ax.set_xlabel("dictionary size M")
+    axes[0, 0].set_ylabel("MMCS with the next larger dictionary")
+    axes[0, 0].set_title("MMCS of each dictionary vs the next larger (circle: peak)\n"
+                         "dotted: the larger's live atoms vs the smaller")
+    axes[0, 0].set_ylim(0, 1.02)
+    legend_below(fig, axes[0, 0])
+    axes[0, 1].set_yscale("log", base=2)
+    axes[0, 1].set_ylabel("live atoms (fire on the eval set)")
+    axes[0, 1].set_title("live atoms per dictionary")
+    axes[0, 1].legend(fontsize=6, loc="upper left")
+    fig.suptitle(f"Estimating the number of features from dictionaries alone, d/N = {', '.join(_scenarios(atoms))} "
+                 f"(mean over seeds)")
     return fig

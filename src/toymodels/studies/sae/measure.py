@@ -15,8 +15,9 @@ from toymodels.studies.sae.model import LOG_PREFIX, init_seeds, label_instances
 
 def measure_cell(params: Mapping[str, Any], seeds: list[int], data: Mapping[str, torch.Tensor],
             model: Mapping[str, torch.Tensor], checkpoints: Mapping[int, Mapping[str, torch.Tensor]]) -> dict[str, pd.DataFrame]:
-    """``instances`` (one row per instance: recovery and final health metrics) and ``trace`` (MMCS every
-    ``trace_every`` steps, as logged during training)."""
+    """``instances`` (one row per instance: recovery and final health metrics), ``trace`` (MMCS every
+    ``trace_every`` steps, as logged during training) and ``atoms`` (one row per instance and final decoder atom:
+    its direction and whether it fired on the evaluation set, for comparing dictionaries across cells)."""
     specs = instance_specs(params)
     steps = model[f"{LOG_PREFIX}trace_steps"].tolist()
     trace = model[f"{LOG_PREFIX}trace_mmcs"]
@@ -42,4 +43,12 @@ def measure_cell(params: Mapping[str, Any], seeds: list[int], data: Mapping[str,
         "step": steps * len(specs),
         "mmcs": trace.reshape(-1).numpy(),
     })
-    return {"instances": label_instances(instances, specs), "trace": label_instances(trace_table, specs)}
+    n_inst, n_atoms, _ = model["W_dec"].shape
+    atoms = pd.DataFrame({
+        "instance": torch.arange(n_inst).repeat_interleave(n_atoms).numpy(),
+        "atom": list(range(n_atoms)) * n_inst,
+        "fired": final["fired"].reshape(-1).numpy(),
+        "direction": list(model["W_dec"].reshape(n_inst * n_atoms, -1).float().numpy()),
+    })
+    return {"instances": label_instances(instances, specs), "trace": label_instances(trace_table, specs),
+            "atoms": label_instances(atoms, specs)}

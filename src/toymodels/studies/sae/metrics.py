@@ -38,7 +38,7 @@ def reconstruction_stats(W_enc: torch.Tensor, b_enc: torch.Tensor, W_dec: torch.
                          chunk: int = 512) -> dict[str, torch.Tensor]:
     """On inputs x [E, d] for every instance: ``l0`` (mean active latents per input), ``fve`` (1 - SSE / total sum
     of squares about the mean input), ``dead_fraction`` (latents active on no input) and ``mse`` (squared error
-    per input, averaged over inputs and dimensions). Each [I]."""
+    per input, averaged over inputs and dimensions), each [I], and ``fired`` [I, M] (latent active on some input)."""
     n_inst, n_atoms, _ = W_enc.shape
     active_count = torch.zeros(n_inst, device=x.device)
     fired = torch.zeros(n_inst, n_atoms, dtype=torch.bool, device=x.device)
@@ -52,4 +52,4 @@ def reconstruction_stats(W_enc: torch.Tensor, b_enc: torch.Tensor, W_dec: torch.
         sse += (torch.bmm(codes, W_dec) - part).pow(2).sum(dim=(1, 2)).double()
     total = (x - x.mean(0)).pow(2).sum().double()
     return {"l0": active_count / x.shape[0], "fve": (1 - sse / total).float(),
-            "dead_fraction": 1 - fired.float().mean(1), "mse": (sse / x.numel()).float()}
+            "dead_fraction": 1 - fired.float().mean(1), "mse": (sse / x.numel()).float(), "fired": fired}

@@ -25,6 +25,7 @@ from toymodels.studies.sae.data import Stream
 from toymodels.studies.sae.inits import InitSample, decoder_atoms
 from toymodels.studies.sae.instances import InstanceSpec, dict_size, instance_specs
 from toymodels.studies.sae.metrics import mmcs, reconstruction_stats
+from toymodels.studies.sae.resampling import select_inputs
 from toymodels.training import TensorState, TrainConfig, TrainResult, step_generator, train
 
 LOG_PREFIX = "log/"
@@ -123,13 +124,16 @@ def normalise_atoms(W_dec: torch.Tensor) -> None:
 
 
 def resample_dead(model: Mapping[str, torch.Tensor], optimizer: InstanceOptimizer, dead: torch.Tensor,
-                  x: torch.Tensor, encoder_scale: float, generator: torch.Generator) -> torch.Tensor:
+                  x: torch.Tensor, encoder_scale: float, generator: torch.Generator, method: str = "loss_squared",
+                  pool: int = 1024, clusters: int = 32) -> torch.Tensor:
     """Re-initialise the dead latents [I, M] (Anthropic, "Towards Monosemanticity", 2023), in place.
 
-    For each instance, inputs are drawn from x [n, d] with probability proportional to the square of their
-    reconstruction loss ||x - x_hat||^2; a dead latent gets decoder atom x / ||x||, encoder row
-    x / ||x|| * encoder_scale * (mean encoder-row norm of the live latents), encoder bias 0, and its Adam
-    moments (``exp_avg``, ``exp_avg_sq`` of all three parameters) are zeroed. Returns the count per instance.
+    For each instance, the inputs x [n, d] are scored by their reconstruction loss ||x - x_hat||^2 and ``method``
+    picks one per dead latent (:func:`toymodels.studies.sae.resampling.select_inputs`: drawn with probability
+    proportional to loss^2, the worst k, or from the worst clusters of the ``pool`` worst); a dead latent gets
+    decoder atom x / ||x||, encoder row x / ||x|| * encoder_scale * (mean encoder-row norm of the live latents),
+    encoder bias 0, and its Adam moments (``exp_avg``, ``exp_avg_sq`` of all three parameters) are zeroed. An
+    instance whose inputs all reconstruct exactly is left alone. Returns the count per instance.
     """
     W_enc, b_enc, W_dec = model["W_enc"], model["b_enc"], model["W_dec"]
     changed = torch.zeros_like(dead)
@@ -138,11 +142,10 @@ def resample_dead(model: Mapping[str, torch.Tensor], optimizer: InstanceOptimize
         for index in torch.nonzero(dead.any(dim=1)).flatten().tolist():
             rows = torch.nonzero(dead[index]).flatten()
             codes = torch.relu(x @ W_enc[index].T + b_enc[index])
-            weights = (codes @ W_dec[index] - x).pow(2).sum(-1).double().pow(2)
-            possible = int((weights > 0).sum())
-            if possible == 0:
+            losses = (codes @ W_dec[index] - x).pow(2).sum(-1)
+            if not bool((losses > 0).any()):
                 continue
-            chosen = torch.multinomial(weights, len(rows), replacement=len(rows) > possible, generator=generator)
+            chosen = select_inputs(method, x, losses, len(rows), generator, pool, clusters)
             alive = ~dead[index]
             scale = W_enc[index, alive].norm(dim=-1).mean() if bool(alive.any()) else 1.0
             W_dec[index, rows] = directions[chosen]
@@ -206,7 +209,8 @@ def train_model(params: Mapping[str, Any], data: Mapping[str, torch.Tensor], see
             generator = step_generator(derive_seed(streams, "resample"), updates, device)
             dead = updates - 1 - last_fired >= window
             resampled.add_(resample_dead(model, holder["optimizer"], dead, stream.sample(int(params["resample_samples"]), generator),
-                                         float(params["resample_encoder_scale"]), generator))
+                                         float(params["resample_encoder_scale"]), generator, str(params["resample_method"]),
+                                         int(params["resample_pool"]), int(params["resample_clusters"])))
         if updates in trace_column:
             trace[:, trace_column[updates]] = mmcs(stream.features, model["W_dec"]).cpu()
 
