@@ -239,7 +239,8 @@ def _steps_superlinear_in_d(tables: Tables) -> Outcome:
             fit = scaling_fit(points, init)
             ds = reached_everywhere(points, init)
             if fit is None:
-                parts.append(f"{NAMES[init]} to {threshold:g}: every seed reached it at d = {ds or 'none'} only")
+                where = f"only at d = {', '.join(map(str, ds))}" if ds else "at no d"
+                parts.append(f"{NAMES[init]} to {threshold:g}: every seed reached it {where} (no fit)")
                 continue
             verdicts.append(fit.exponent > 1)
             parts.append(f"{NAMES[init]} to {threshold:g}: exponent {fit.exponent:.2f} +- {fit.stderr:.2f} "
