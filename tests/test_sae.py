@@ -11,7 +11,7 @@ import torch
 
 from toymodels.studies.sae.counting import consecutive_mmcs, estimate_feature_count
 from toymodels.studies.sae.data import Stream, feature_probabilities, make_dataset, rank_decay, sample_codes
-from toymodels.studies.sae.inits import InitSample, decoder_atoms, rare_count, svd_atoms, unit_rows
+from toymodels.studies.sae.inits import InitSample, RareSettings, decoder_atoms, rare_count, rare_settings, svd_atoms, unit_rows
 from toymodels.studies.sae.instances import INITS, RARE_METHODS, InstanceSpec, instance_specs
 from toymodels.studies.sae.measure import measure_cell
 from toymodels.studies.sae.metrics import mmcs, reconstruction_stats, steps_to_threshold
@@ -175,7 +175,7 @@ def test_rare_mean_atoms_are_inputs_minus_the_sample_mean(sample):
 
 def test_rare_outlier_atoms_are_the_most_outlying_inputs(sample):
     atoms = decoder_atoms("rare_outlier", sample, 20, 0.15, _generator(4))  # 3 rare atoms
-    most = np.argsort(sample.outlier_scores)[:3]
+    most = np.argsort(sample.outlier_scores())[:3]
     assert torch.allclose(atoms[:3], unit_rows(sample.x[torch.from_numpy(most)]), atol=1e-6)
 
 
@@ -442,3 +442,111 @@ def test_rare_ratio_figure_reads_steps_from_the_trace_at_per_scenario_thresholds
     assert scenario_thresholds(options, "128/256") == [0.95, 0.98, 0.99]
     assert scenario_thresholds({"thresholds": [0.9]}, "128/256") == [0.9]
     assert scenario_thresholds({}, "16/32") == [0.95, 0.98, 0.99]
+
+
+# --- rare-feature tuning and alternative methods ---------------------------------------------------------
+
+def _blob_with_outliers() -> tuple[torch.Tensor, list[int]]:
+    """200 inputs near (1, 1, 1, 1) (noise 0.05) and three far from it and from each other (rows 200-202)."""
+    x = torch.ones(203, 4) + torch.randn(203, 4, generator=_generator(11)) * 0.05
+    x[200:] = torch.tensor([[6.0, 1.0, 1.0, 1.0], [1.0, 7.0, 1.0, 1.0], [1.0, 1.0, 8.0, 1.0]])
+    return x, [200, 201, 202]
+
+
+def test_rare_isolation_atoms_are_the_isolated_inputs():
+    x, far = _blob_with_outliers()
+    atoms = decoder_atoms("rare_isolation", InitSample(x), 20, 0.15, _generator(4))  # 3 rare atoms
+    assert {tuple(a) for a in atoms[:3].round(decimals=5).tolist()} == {tuple(a) for a in unit_rows(x[far]).round(decimals=5).tolist()}
+    assert torch.equal(atoms, decoder_atoms("rare_isolation", InitSample(x), 20, 0.15, _generator(4)))  # seeded
+
+
+def test_lof_neighbors_decide_whether_a_small_far_group_is_outlying():
+    # a group of 6 inputs far from a 200-input blob: with 3 neighbours each of them sits in its own dense group
+    # (LOF ~1, an inlier); with 20 neighbours its neighbourhood reaches into the blob, and the group stands out
+    x = torch.ones(206, 4) + torch.randn(206, 4, generator=_generator(12)) * 0.05
+    x[200:] = torch.tensor([5.0, 5.0, 1.0, 1.0]) + torch.randn(6, 4, generator=_generator(13)) * 0.05
+    group = set(range(200, 206))
+    wide = decoder_atoms("rare_outlier", InitSample(x), 40, 0.15, _generator(4), RareSettings(lof_neighbors=20))
+    assert set(np.argsort(InitSample(x).outlier_scores(20))[:6].tolist()) == group
+    assert torch.allclose((wide[:6] @ unit_rows(x[200:]).T).max(dim=1).values, torch.ones(6), atol=1e-6)
+    assert not set(np.argsort(InitSample(x).outlier_scores(3))[:6].tolist()) & group
+    with pytest.raises(ValueError, match="lof_neighbors must be in 1 .. 205"):
+        InitSample(x).outlier_scores(206)
+
+
+def _three_blobs() -> tuple[torch.Tensor, torch.Tensor]:
+    """60 inputs around 10 e0, 10 e1, 10 e2 (label = blob), noise 0.1 in all 6 dimensions."""
+    labels = torch.arange(60) % 3
+    x = torch.zeros(60, 6)
+    x[torch.arange(60), labels] = 10.0
+    return x + torch.randn(60, 6, generator=_generator(14)) * 0.1, labels
+
+
+@pytest.mark.parametrize("method", ["rare_ward", "rare_centroid"])
+def test_clustering_methods_subtract_the_blob_mean_one_atom_per_blob(method):
+    x, labels = _three_blobs()
+    atoms = decoder_atoms(method, InitSample(x), 10, 0.3, _generator(4))  # 3 rare atoms, 3 clusters
+    means = torch.stack([x[labels == b].mean(0) for b in range(3)])
+    residuals = unit_rows(x - means[labels])
+    match = (atoms[:3] @ residuals.T).argmax(dim=1)
+    tol = 1e-5 if method == "rare_ward" else 0.05  # Ward's means are exact; MiniBatchKMeans's centres approximate
+    assert torch.allclose((atoms[:3] @ residuals.T).max(dim=1).values, torch.ones(3), atol=tol)
+    assert sorted(labels[match].tolist()) == [0, 1, 2]
+
+
+def test_cluster_count_sets_what_is_subtracted(sample):
+    x, labels = _three_blobs()
+    blobs = InitSample(x)
+    # one cluster: its mean is the sample mean, so rare_ward is rare_mean's "input minus the mean" (2 rare atoms)
+    atoms = decoder_atoms("rare_ward", blobs, 10, 0.2, _generator(4), RareSettings(clusters=1))
+    assert torch.allclose((atoms[:2] @ unit_rows(x - x.mean(0)).T).max(dim=1).values, torch.ones(2), atol=1e-5)
+    # more clusters than rare atoms: still 2 atoms, each a member minus its own (now finer) cluster mean
+    fine = decoder_atoms("rare_ward", blobs, 10, 0.2, _generator(4), RareSettings(clusters=6))
+    assert fine.shape == (10, 6) and fine[:2, :3].abs().max() < 0.99
+    # the default (None) is one cluster per rare atom: the same atoms as asking for that count explicitly
+    for method in ("rare_centroid", "rare_ward"):
+        assert torch.equal(decoder_atoms(method, blobs, 10, 0.3, _generator(4)),
+                           decoder_atoms(method, blobs, 10, 0.3, _generator(4), RareSettings(clusters=3)))
+    assert torch.equal(decoder_atoms("rare_outlier", sample, 40, 0.3, _generator(4)),
+                       decoder_atoms("rare_outlier", sample, 40, 0.3, _generator(4), RareSettings(lof_neighbors=250)))
+
+
+def test_rare_settings_from_params_and_check_cell():
+    from toymodels.studies.sae import check_cell
+
+    assert rare_settings({}) == RareSettings(None, 250)
+    assert rare_settings({"centroid_clusters": 4, "lof_neighbors": 10}) == RareSettings(4, 10)
+    check_cell({"init_sample_size": 300, "lof_neighbors": 299, "centroid_clusters": 300}, {})
+    with pytest.raises(ValueError, match=r"lof_neighbors \(300\) must be less than init_sample_size \(300\)"):
+        check_cell({"init_sample_size": 300, "lof_neighbors": 300}, {})
+    with pytest.raises(ValueError, match=r"centroid_clusters \(301\) must be at most init_sample_size \(300\)"):
+        check_cell({"init_sample_size": 300, "centroid_clusters": 301}, {})
+
+
+def test_power_law_fit_hand_checked():
+    from toymodels.studies.sae.metrics import power_law_fit
+
+    exact = power_law_fit([1, 2, 4, 8], [3, 12, 48, 192])  # 3 x^2
+    assert exact.exponent == pytest.approx(2.0) and exact.prefactor == pytest.approx(3.0)
+    assert exact.stderr == pytest.approx(0.0, abs=1e-12) and exact.r_squared == pytest.approx(1.0) and exact.points == 4
+    # log x = 0, 1, 2 and log y = 0, 1, 3: slope 3 / 2, intercept 4/3 - 3/2 = -1/6, residuals 1/6, -1/3, 1/6
+    # (SSE 1/6, one degree of freedom), sum of squares about the mean 42/9
+    fit = power_law_fit(np.exp([0.0, 1.0, 2.0]), np.exp([0.0, 1.0, 3.0]))
+    assert fit.exponent == pytest.approx(1.5) and fit.prefactor == pytest.approx(math.exp(-1 / 6))
+    assert fit.stderr == pytest.approx(math.sqrt(1 / 12)) and fit.r_squared == pytest.approx(1 - (1 / 6) / (42 / 9))
+    assert math.isnan(power_law_fit([1, 2], [1, 4]).stderr)
+    with pytest.raises(ValueError, match="at least two distinct x"):
+        power_law_fit([2, 2], [1, 4])
+    with pytest.raises(ValueError, match="positive x and y"):
+        power_law_fit([1, 2], [0, 4])
+
+
+def test_scaling_fit_uses_the_d_every_seed_reached():
+    from toymodels.studies.sae.figures import reached_everywhere, scaling_fit
+
+    points = pd.DataFrame({"init": "data", "d": [16, 16, 32, 32, 64, 64, 128, 128],
+                           "steps": pd.array([None, 40, 80, 80, 160, 160, 320, 320], dtype="Int64")})
+    assert reached_everywhere(points, "data") == [32, 64, 128]
+    fit = scaling_fit(points, "data")
+    assert fit.exponent == pytest.approx(1.0) and fit.points == 6
+    assert scaling_fit(points, "data", min_points=4) is None and scaling_fit(points, "orthogonal") is None

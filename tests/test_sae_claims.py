@@ -199,3 +199,28 @@ def test_feature_count_from_dictionaries():
     for ratios in ([1.0], [0.5, 1.0]):  # no pair, and one pair (no peak to find)
         (row,) = evaluate("sae", claim, {"alpha_dict": {"atoms": atoms_sweep(1.0).query("dict_ratio in @ratios")}})
         assert row["verdict"] == NOT_MEASURED
+def scaling_table(steps_of_d, inits=("orthogonal", "data"), seeds: int = 2) -> pd.DataFrame:
+    """The d_scaling grid's instances: N = 2d, alpha 0.0512 / d, steps to 0.95 / 0.99 = ``steps_of_d(d, init, seed)``
+    (None: not reached), 0.98 unused."""
+    rows = [{"scenario": f"{d}/{2 * d}", "d": d, "n_features": 2 * d, "init": init, "rare_ratio": None,
+             "alpha": 0.0512 / d, "seed": seed, **dict(zip(STEPS, (steps_of_d(d, init, seed), None, steps_of_d(d, init, seed))))}
+            for d in (16, 32, 64, 128) for init in inits for seed in range(seeds)]
+    return instances(rows)
+
+
+def test_steps_superlinear_in_d_fits_the_exponent_over_the_d_every_seed_reached():
+    holds = judge("steps_superlinear_in_d", d_scaling=scaling_table(lambda d, init, seed: round(3 * d**1.5) + seed))
+    assert holds["verdict"] == REPRODUCED
+    assert "orthogonal to 0.95: exponent 1.50 +- 0.00 (d = 16, 32, 64, 128)" in holds["measured"]
+    flat = judge("steps_superlinear_in_d", d_scaling=scaling_table(lambda d, init, seed: round(1000 * d**0.2)))
+    assert flat["verdict"] == NOT_REPRODUCED and "exponent 0.20" in flat["measured"]
+    # raw data super-linear but orthogonal sub-linear: every fit must exceed 1
+    mixed = scaling_table(lambda d, init, seed: round(10 * d**0.9) if init == "orthogonal" else d * d)
+    assert judge("steps_superlinear_in_d", d_scaling=mixed)["verdict"] == NOT_REPRODUCED
+    # d = 16 reached by one seed only: left out of the fit (three d remain)
+    partial = judge("steps_superlinear_in_d", d_scaling=scaling_table(
+        lambda d, init, seed: None if d == 16 and seed == 1 else d * d))
+    assert partial["verdict"] == REPRODUCED and "(d = 32, 64, 128)" in partial["measured"]
+    # fewer than three d reached on every seed: nothing to fit
+    short = judge("steps_superlinear_in_d", d_scaling=scaling_table(lambda d, init, seed: d * d if d >= 64 else None))
+    assert short["verdict"] == NOT_MEASURED

@@ -29,7 +29,8 @@ def test_blocks_are_valid(which):
 
 @pytest.mark.parametrize(("key", "value", "message"), [
     ("inits", ["orthogonal", "kaiming"], r"defaults.inits\[1\]: 'kaiming' is not allowed; allowed values: "
-                                         r"\['xavier', 'orthogonal', 'data', 'svd', 'rare_mean', 'rare_centroid', 'rare_outlier'\]"),
+                                         r"\['xavier', 'orthogonal', 'data', 'svd', 'rare_mean', 'rare_centroid', 'rare_outlier', "
+                                         r"'rare_ward', 'rare_isolation'\]"),
     ("correlation", "per_epoch", r"defaults.correlation: 'per_epoch' is not allowed; allowed values: \['per_sample', 'per_batch'\]"),
     ("rare_ratios", [0.0], r"defaults.rare_ratios\[0\]: 0.0 is less than or equal to the minimum of 0"),
     ("rare_ratios", [1.5], r"defaults.rare_ratios\[0\]: 1.5 is greater than the maximum of 1"),
@@ -39,6 +40,8 @@ def test_blocks_are_valid(which):
     ("resample_method", "worst", r"defaults.resample_method: 'worst' is not allowed; allowed values: "
                                  r"\['loss_squared', 'top_k', 'cluster'\]"),
     ("resample_clusters", 0, r"defaults.resample_clusters: 0 is less than the minimum of 1"),
+    ("centroid_clusters", 0, r"defaults.centroid_clusters: 0 is less than the minimum of 1"),
+    ("lof_neighbors", 2.5, r"defaults.lof_neighbors: 2.5 is not of type 'integer'"),
 ])
 def test_bad_values_are_rejected_with_what_is_allowed(key, value, message):
     config = block_config("quick")

@@ -21,9 +21,12 @@ PLOTS: dict[str, tuple[str, ...]] = {
     "init_dict": ("sweep",),
     "resample_methods": ("methods", "baseline"),
     "feature_count": ("sweep",),
+    "rare_tuning": ("methods", "tuning"),
+    "d_scaling": ("scaling",),
 }
 KEY_COLUMNS = ("d", "n_features", "dict_ratio", "resample")
 THRESHOLDS = (0.95, 0.98, 0.99)  # MMCS levels whose first-reaching step is a column of the instances table
+LOF_NEIGHBORS = 250  # LocalOutlierFactor neighbours of rare_outlier unless a cell sets ``lof_neighbors`` (Peigne 2023)
 
 __getattr__ = LazyExports(__name__, make_dataset="data", train_model="model", measure_cell="measure")
 
@@ -50,3 +53,14 @@ def resources(params: Mapping[str, Any]) -> dict[str, int]:
     floats = 12 * n_inst * m * d + 6 * n_inst * int(params["batch_size"]) * m + 3 * n_inst * 512 * m + n * n
     seconds = int(params["steps"]) * (1e-5 * n_inst * m + 1.5e-5 * int(params["n_seeds"]) * n)
     return {"mem_mb": int(1000 + 4 * floats // 2**20), "runtime": int(max(5, 2 * seconds / 60))}
+
+
+def check_cell(values: Mapping[str, Any], config: Mapping[str, Any]) -> None:
+    """Reject a cell whose ``lof_neighbors`` or ``centroid_clusters`` do not fit its ``init_sample_size``."""
+    size = int(values["init_sample_size"])
+    neighbors = int(values.get("lof_neighbors", LOF_NEIGHBORS))
+    if neighbors >= size:
+        raise ValueError(f"lof_neighbors ({neighbors}) must be less than init_sample_size ({size})")
+    clusters = values.get("centroid_clusters")
+    if clusters is not None and int(clusters) > size:
+        raise ValueError(f"centroid_clusters ({clusters}) must be at most init_sample_size ({size})")

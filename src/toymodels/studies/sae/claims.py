@@ -22,7 +22,8 @@ PEIGNE = "Peigne 2023, Taking features out of superposition with sparse autoenco
 SHARKEY = "Sharkey, Braun, Millidge 2022, [Interim research report] Taking features out of superposition with sparse autoencoders"
 DATA_BASED = ("data", "svd", *RARE_METHODS)
 NAMES = {"xavier": "Xavier", "orthogonal": "orthogonal", "data": "raw data", "svd": "SVD",
-         "rare_mean": "minus mean", "rare_centroid": "minus centroid", "rare_outlier": "LOF outliers"}
+         "rare_mean": "minus mean", "rare_centroid": "minus centroid", "rare_outlier": "LOF outliers",
+         "rare_ward": "minus Ward centroid", "rare_isolation": "isolation forest"}
 RECOVERED = 0.95  # the lowest of the seed's MMCS thresholds: a feature set counts as recovered from here on
 
 Variant = tuple[str, float | None]  # (init, rare ratio or None)
@@ -244,6 +245,26 @@ def _feature_count_estimate(tables: Tables) -> Outcome:
                           f"back {'/'.join(str(e) for e in part['estimate_back'])})" for a, part in estimates.groupby("alpha"))
     return judged(holds, f"estimate {'/'.join(str(e) for e in chosen['estimate'])} vs N = {n_true} at alpha {alpha:g} "
                          f"(highest peak); per alpha {per_alpha}")
+def _steps_superlinear_in_d(tables: Tables) -> Outcome:
+    from toymodels.studies.sae.figures import reached_everywhere, scaling_fit, scaling_points
+
+    verdicts, parts = [], []
+    for threshold in (0.95, 0.99):
+        points = scaling_points({"scaling": tables["d_scaling"]}, threshold)
+        for init in [i for i in ("orthogonal", "data") if i in set(points["init"])]:
+            fit = scaling_fit(points, init)
+            ds = reached_everywhere(points, init)
+            if fit is None:
+                where = f"only at d = {', '.join(map(str, ds))}" if ds else "at no d"
+                parts.append(f"{NAMES[init]} to {threshold:g}: every seed reached it {where} (no fit)")
+                continue
+            verdicts.append(fit.exponent > 1)
+            parts.append(f"{NAMES[init]} to {threshold:g}: exponent {fit.exponent:.2f} +- {fit.stderr:.2f} "
+                         f"(d = {', '.join(map(str, ds))})")
+    if not verdicts:
+        raise NotMeasured("no initialisation reached a threshold on every seed at three or more d"
+                          + (f" ({'; '.join(parts)})" if parts else ""))
+    return judged(all(verdicts), "steps ~ d^b, least squares on log-log: " + "; ".join(parts))
 
 
 CLAIMS = (
@@ -367,5 +388,19 @@ CLAIMS = (
         figure="sae_feature_count",
         grids=("alpha_dict",),
         check=_feature_count_estimate,
+    ),
+    Claim(
+        id="steps_superlinear_in_d",
+        source=f"{PEIGNE}, discussion (comment: 'I predict the scaling of the data needed and of the amount of "
+               "features is super linear in d_model')",
+        statement="The data (training steps at a fixed batch) an SAE needs to recover the features grows "
+                  "super-linearly with the input dimension d.",
+        criterion="In the d_scaling grid (N = 2d, sparsity per dimension held), for orthogonal and raw-data "
+                  "initialisations and MMCS 0.95 and 0.99, the least-squares exponent b of steps ~ d^b (log steps on "
+                  "log d, every run of the d at which all seeds reached the threshold; at least three such d) "
+                  "exceeds 1, super-linear being the source's word; judged on every (init, threshold) with a fit.",
+        figure="sae_d_scaling",
+        grids=("d_scaling",),
+        check=_steps_superlinear_in_d,
     ),
 )

@@ -8,18 +8,20 @@ import numpy as np
 import pandas as pd
 
 from toymodels.plotting import PALETTE, TEXT_WIDTH_IN, heatmap_panel, legend_below, new_figure
-from toymodels.studies.sae import THRESHOLDS, threshold_column
+from toymodels.studies.sae import LOF_NEIGHBORS, THRESHOLDS, threshold_column
 from toymodels.studies.sae.counting import consecutive_mmcs, estimate_feature_count
-from toymodels.studies.sae.instances import INITS, RARE_METHODS
-from toymodels.studies.sae.metrics import steps_to_threshold
+from toymodels.studies.sae.instances import INITS, RARE_METHODS, rare_count
+from toymodels.studies.sae.metrics import PowerLaw, power_law_fit, steps_to_threshold
 
 Tables = Mapping[str, Mapping[str, pd.DataFrame]]
 
 
 INIT_LABELS = {"xavier": "Xavier", "orthogonal": "orthogonal", "data": "raw data", "svd": "SVD of data",
-               "rare_mean": "rare: minus mean", "rare_centroid": "rare: minus centroid", "rare_outlier": "rare: LOF outliers"}
+               "rare_mean": "rare: minus mean", "rare_centroid": "rare: minus centroid", "rare_outlier": "rare: LOF outliers",
+               "rare_ward": "rare: minus Ward centroid", "rare_isolation": "rare: isolation forest"}
 INIT_COLORS = {"xavier": "0.55", "orthogonal": "k", "data": PALETTE["blue"], "svd": PALETTE["purple"],
-               "rare_mean": PALETTE["orange"], "rare_centroid": PALETTE["green"], "rare_outlier": PALETTE["vermillion"]}
+               "rare_mean": PALETTE["orange"], "rare_centroid": PALETTE["green"], "rare_outlier": PALETTE["vermillion"],
+               "rare_ward": PALETTE["sky"], "rare_isolation": PALETTE["yellow"]}
 THRESHOLD_COLORS = {0.95: "#f2c14e", 0.98: "#f78154", 0.99: "#b33f62"}
 
 
@@ -368,4 +370,166 @@ def feature_count(tables: Tables, options: Mapping[str, Any]):
     axes[0, 1].legend(fontsize=6, loc="upper left")
     fig.suptitle(f"Estimating the number of features from dictionaries alone, d/N = {', '.join(_scenarios(atoms))} "
                  f"(mean over seeds)")
+TUNED = (("centroid_clusters", "rare_centroid", "k-means clusters"), ("lof_neighbors", "rare_outlier", "LOF neighbours"))
+
+
+def tuning_points(methods: pd.DataFrame, tuning: pd.DataFrame, key: str, init: str) -> pd.DataFrame:
+    """The rows of ``init`` with their ``setting`` of ``key``: the tuning grid's values and, marked ``default``, the
+    methods grid's run at the default (one k-means cluster per rare atom, ceil(ratio M); 250 LOF neighbours)."""
+    swept = tuning[tuning["init"] == init]
+    swept = swept.assign(setting=swept[key].astype(float), default=False)
+    base = methods[methods["init"] == init]
+    if key == "centroid_clusters":
+        default = [float(rare_count(int(m), float(r))) for m, r in zip(base["dict_size"], base["rare_ratio"])]
+    else:
+        default = [float(LOF_NEIGHBORS)] * len(base)
+    return pd.concat([swept, base.assign(setting=default, default=True)], ignore_index=True)
+
+
+def _with_steps(instances: pd.DataFrame, threshold: float) -> pd.DataFrame:
+    """``instances`` plus ``reached``, its steps to ``threshold`` (one of the study's THRESHOLDS; NA = never)."""
+    if threshold not in THRESHOLDS:
+        raise ValueError(f"threshold must be one of {THRESHOLDS}, got {threshold}")
+    return instances.assign(reached=instances[threshold_column(threshold)])
+
+
+def rare_tuning(tables: Tables, options: Mapping[str, Any]):
+    """MMCS at step 0, steps to ``options.threshold`` (0.95, 0.98 or 0.99; default 0.95) and final MMCS: against the k-means cluster count
+    (minus centroid) and the LOF neighbour count (LOF outliers), default settings starred, raw-data and orthogonal
+    runs dashed; and every initialisation of the methods grid side by side (one bar each, mean over seeds)."""
+    threshold = float(options.get("threshold", 0.95))
+    methods = _with_steps(_one_alpha(tables["methods"]["instances"], options), threshold)
+    tuning = _with_steps(_one_alpha(tables["tuning"]["instances"], options), threshold)
+    total = int(max(tables["methods"]["trace"]["step"].max(), tables["tuning"]["trace"]["step"].max()))
+    ceiling = total * 1.08
+    rows = (("mmcs_initial", "MMCS at step 0"), ("reached", f"steps to MMCS {threshold:g}"), ("mmcs_final", "final MMCS"))
+    fig, axes = new_figure(len(rows), 3, size=(3.0, 2.4))
+    for column, (key, init, name) in enumerate(TUNED):
+        points = tuning_points(methods, tuning, key, init)
+        for row, (value, label) in enumerate(rows):
+            ax = axes[row, column]
+            y = points[value].astype(float)
+            missed = y.isna()
+            mean = points.assign(y=y).groupby("setting")["y"].mean()
+            ax.plot(mean.index, mean.values, marker="o", ms=3, color=INIT_COLORS[init], label=INIT_LABELS[init])
+            ax.scatter(points.loc[missed, "setting"], np.full(int(missed.sum()), ceiling), marker="v", s=14,
+                       facecolors="none", edgecolors=INIT_COLORS[init], label="not reached" if missed.any() else None)
+            default = points[points["default"]]
+            ax.scatter(default["setting"], default[value].astype(float).fillna(ceiling), marker="*", s=60, zorder=3,
+                       color=INIT_COLORS[init], edgecolors="k", linewidths=0.4, label="default setting")
+            for base in ("data", "orthogonal"):
+                ref = methods.loc[methods["init"] == base, value].astype(float)
+                if ref.notna().any():
+                    ax.axhline(ref.mean(), color=INIT_COLORS[base], ls="--", lw=1, label=INIT_LABELS[base])
+            ax.set_xscale("log")
+            settings = sorted(points["setting"].unique())
+            ax.set_xticks(settings, [f"{v:g}" for v in settings], rotation=35)
+            ax.minorticks_off()
+            ax.set_xlabel(f"{name} ({INIT_LABELS[init]})")
+            ax.set_ylabel(label)
+            if value == "reached":
+                ax.axhline(ceiling, color="0.6", lw=0.6)
+                ax.set_ylim(0, ceiling * 1.1)
+            if row == 0:
+                ax.legend(fontsize=6, loc="center right")
+    inits = [i for i in INITS if i in set(methods["init"])]
+    for row, (value, label) in enumerate(rows):
+        ax = axes[row, 2]
+        for x, init in enumerate(inits):
+            runs = methods.loc[methods["init"] == init, value].astype(float)
+            if runs.notna().all():
+                ax.bar(x, runs.mean(), 0.7, color=INIT_COLORS[init])
+                ax.scatter(np.full(len(runs), x), runs, s=6, color="k", zorder=3, linewidths=0)
+            else:
+                ax.text(x, 0, "not reached", rotation=90, ha="center", va="bottom", fontsize=6)
+        ax.set_xticks(range(len(inits)), [INIT_LABELS[i] for i in inits], rotation=35, ha="right", rotation_mode="anchor")
+        ax.set_ylabel(label)
+        if value == "reached":
+            ax.set_ylim(0, ceiling)
+        else:
+            low = float(methods[value].min())
+            ax.set_ylim(max(0.0, low - 0.05) if value == "mmcs_final" else 0, 1.0)
+    ratio = methods.loc[methods["init"].isin(RARE_METHODS), "rare_ratio"].dropna()
+    share = f"{100 * float(ratio.iloc[0]):g}% rare atoms, " if len(ratio) else ""
+    fig.suptitle(f"Tuning the rare-feature initialisations, d/N = {', '.join(_scenarios(methods))} ({share}"
+                 f"{int(methods['seed'].nunique())} seed(s), {total} steps)")
+    return fig
+
+
+def scaling_points(tables: Tables, threshold: float) -> pd.DataFrame:
+    """One row per run (init, d, seed) of the scaling grid, the smallest alpha of each cell: ``steps`` to
+    ``threshold`` (the instances table's column; NA = not reached)."""
+    if threshold not in THRESHOLDS:
+        raise ValueError(f"threshold must be one of {THRESHOLDS}, got {threshold}")
+    rows = _one_alpha_per_cell(tables["scaling"]["instances"])
+    return rows[["init", "d", "n_features", "seed", threshold_column(threshold)]].rename(
+        columns={threshold_column(threshold): "steps"})
+
+
+def _one_alpha_per_cell(instances: pd.DataFrame) -> pd.DataFrame:
+    """The smallest alpha of each scenario (a scaling grid scales alpha with d, so each cell has its own)."""
+    smallest = instances.groupby("scenario")["alpha"].transform("min")
+    return instances[np.isclose(instances["alpha"], smallest)]
+
+
+def scaling_fit(points: pd.DataFrame, init: str, min_points: int = 3) -> PowerLaw | None:
+    """Least-squares power law of steps against d for one init over the d at which every seed reached the threshold
+    (each run one point); None with fewer than ``min_points`` such d."""
+    kept = points[(points["init"] == init) & points["d"].isin(reached_everywhere(points, init))]
+    if kept["d"].nunique() < min_points:
+        return None
+    return power_law_fit(kept["d"].astype(float), kept["steps"].astype(float))
+
+
+def reached_everywhere(points: pd.DataFrame, init: str) -> list[int]:
+    """The d (ascending) at which every seed of ``init`` reached the threshold."""
+    complete = points[points["init"] == init].groupby("d")["steps"].apply(lambda s: bool(s.notna().all()))
+    return [int(d) for d in complete[complete].index]
+
+
+def d_scaling(tables: Tables, options: Mapping[str, Any]):
+    """Steps to each threshold (``options.thresholds``, default 0.95 and 0.99) against d on log-log axes, one line
+    per initialisation (dots: runs, line: mean of log steps where every seed reached), with the fitted power law and
+    its exponent."""
+    thresholds = [float(t) for t in options.get("thresholds", (0.95, 0.99))]
+    fig, axes = new_figure(1, len(thresholds), size=(3.8, 3.4))
+    for ax, threshold in zip(axes[0], thresholds):
+        points = scaling_points(tables, threshold)
+        top = float(tables["scaling"]["trace"]["step"].max()) * 1.3  # above the longest run: "not reached"
+        ds = sorted(points["d"].unique())
+        for init in [i for i in INITS if i in set(points["init"])]:
+            runs = points[points["init"] == init]
+            hit = runs[runs["steps"].notna()]
+            color = INIT_COLORS[init]
+            ax.scatter(hit["d"], hit["steps"].astype(float), s=10, color=color, alpha=0.5, linewidths=0)
+            missed = runs[runs["steps"].isna()]
+            ax.scatter(missed["d"], np.full(len(missed), top), marker="v", s=16, facecolors="none", edgecolors=color)
+            full = hit[hit["d"].isin(reached_everywhere(points, init))]
+            means = np.exp(np.log(full["steps"].astype(float)).groupby(full["d"]).mean())
+            fit = scaling_fit(points, init)
+            text = "no fit (< 3 d with every seed)" if fit is None else (
+                f"exponent {fit.exponent:.2f} +- {fit.stderr:.2f} (R^2 {fit.r_squared:.2f})")
+            ax.plot(means.index, means.values, marker="o", ms=4, color=color, lw=1, label=f"{INIT_LABELS[init]}: {text}")
+            if fit is not None:
+                fitted = reached_everywhere(points, init)
+                grid = np.geomspace(min(fitted), max(fitted), 20)
+                ax.plot(grid, fit.prefactor * grid ** fit.exponent, color=color, ls=":", lw=1.2)
+        if points["steps"].notna().any():
+            anchor = float(points["steps"].dropna().astype(float).min())
+            ax.plot(ds, [anchor * (d / ds[0]) for d in ds], color="0.7", lw=0.8, ls="--", label="slope 1 (linear)")
+        ax.axhline(top, color="0.6", lw=0.6)
+        ax.text(ds[0], top, " not reached", fontsize=6, va="bottom", color="0.4")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xticks(ds, [f"{d:g}" for d in ds])
+        low = float(points["steps"].min()) / 1.5 if points["steps"].notna().any() else top / 10
+        ax.set_ylim(low, top * 1.25)
+        ticks = [t for t in (100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000) if low <= t <= top * 1.25]
+        ax.set_yticks(ticks, [f"{t:,}" for t in ticks])
+        ax.minorticks_off()
+        ax.set_xlabel("d (N = " + ", ".join(sorted({f"{n / d:g}d" for d, n in zip(points['d'], points['n_features'])})) + ")")
+        ax.set_ylabel(f"steps to MMCS {threshold:g}")
+        ax.set_title(f"MMCS {threshold:g}")
+        ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.2))
+    fig.suptitle("Steps to recover the features against the input dimension d (log-log; dotted: least-squares power law)")
     return fig

@@ -1,4 +1,5 @@
-"""The seven decoder initialisations compared by Peigne (2023); every one returns unit-norm atoms [M, d].
+"""The seven decoder initialisations compared by Peigne (2023), and two alternative rare-feature methods (Ward
+clustering, isolation-forest outliers); every one returns unit-norm atoms [M, d].
 
 Data-based atoms come from one sample of the training distribution per seed (``InitSample``), shared by
 every data-based initialisation of that seed so that they are compared on the same inputs.
@@ -6,18 +7,18 @@ every data-based initialisation of that seed so that they are compared on the sa
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-from functools import cached_property
+from dataclasses import dataclass, field
+from typing import Any, Mapping
 
 import numpy as np
 import torch
-from sklearn.cluster import MiniBatchKMeans
+from sklearn.cluster import AgglomerativeClustering, MiniBatchKMeans
+from sklearn.ensemble import IsolationForest
 from sklearn.neighbors import LocalOutlierFactor
 
-from toymodels.studies.sae.instances import INITS, RARE_METHODS
+from toymodels.studies.sae import LOF_NEIGHBORS
+from toymodels.studies.sae.instances import INITS, RARE_METHODS, rare_count
 
-LOF_NEIGHBORS = 250
 _TINY = 1e-8
 
 
@@ -32,15 +33,23 @@ def unit_rows(vectors: torch.Tensor, fallback: torch.Tensor | None = None) -> to
     return vectors / norms
 
 
-def rare_count(n_atoms: int, rare_ratio: float) -> int:
-    """Atoms filled by a rare-feature method: ceil(ratio * M), so any ratio in (0, 1] gives at least one."""
-    if not 0 < rare_ratio <= 1:
-        raise ValueError(f"rare_ratio must be in (0, 1], got {rare_ratio}")
-    return math.ceil(rare_ratio * n_atoms - 1e-9)
-
-
 def _sklearn_seed(generator: torch.Generator) -> int:
     return int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
+
+
+@dataclass(frozen=True)
+class RareSettings:
+    """Tuning of the rare-feature methods: ``clusters`` of the clustering methods (rare_centroid, rare_ward; None =
+    one per rare atom) and ``lof_neighbors`` of LocalOutlierFactor (rare_outlier)."""
+
+    clusters: int | None = None
+    lof_neighbors: int = LOF_NEIGHBORS
+
+
+def rare_settings(params: Mapping[str, Any]) -> RareSettings:
+    """A cell's ``centroid_clusters`` and ``lof_neighbors`` (optional keys; absent = the defaults above)."""
+    clusters = params.get("centroid_clusters")
+    return RareSettings(None if clusters is None else int(clusters), int(params.get("lof_neighbors", LOF_NEIGHBORS)))
 
 
 @dataclass(eq=False)
@@ -48,12 +57,17 @@ class InitSample:
     """Inputs x [S, d] drawn from the data stream for the data-based initialisations of one seed."""
 
     x: torch.Tensor
+    _lof_scores: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
 
-    @cached_property
-    def outlier_scores(self) -> np.ndarray:
-        """LocalOutlierFactor (n_neighbors = 250) negative outlier factors: lower = more outlying."""
-        neighbors = min(LOF_NEIGHBORS, self.x.shape[0] - 1)
-        return LocalOutlierFactor(n_neighbors=neighbors).fit(self.x.double().numpy()).negative_outlier_factor_
+    def outlier_scores(self, neighbors: int = LOF_NEIGHBORS) -> np.ndarray:
+        """LocalOutlierFactor negative outlier factors (lower = more outlying), fitted once per neighbour count."""
+        if not 0 < neighbors < self.x.shape[0]:
+            raise ValueError(f"lof_neighbors must be in 1 .. {self.x.shape[0] - 1} (the init sample size - 1), "
+                             f"got {neighbors}")
+        if neighbors not in self._lof_scores:
+            lof = LocalOutlierFactor(n_neighbors=neighbors).fit(self.x.double().numpy())
+            self._lof_scores[neighbors] = lof.negative_outlier_factor_
+        return self._lof_scores[neighbors]
 
 
 def xavier_atoms(n_atoms: int, d: int, generator: torch.Generator) -> torch.Tensor:
@@ -97,18 +111,17 @@ def svd_atoms(sample: InitSample, n_atoms: int, generator: torch.Generator) -> t
     return torch.cat([unit_rows(vectors), rest])
 
 
-def _rare_mean(sample: InitSample, count: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def _rare_mean(sample: InitSample, count: int, generator: torch.Generator,
+               settings: RareSettings) -> tuple[torch.Tensor, torch.Tensor]:
     """Random inputs minus the sample mean (Peigne's average-based method)."""
     chosen = torch.randperm(sample.x.shape[0], generator=generator)[:count]
     return sample.x[chosen] - sample.x.mean(0), chosen
 
 
-def _rare_centroid(sample: InitSample, count: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """MiniBatchKMeans with ``count`` clusters; one random member of each cluster minus its centroid
-    (a cluster left empty is served by another random input minus its own centroid)."""
-    kmeans = MiniBatchKMeans(n_clusters=count, random_state=_sklearn_seed(generator), n_init=3).fit(sample.x.double().numpy())
-    labels = torch.from_numpy(kmeans.labels_).long()
-    centroids = torch.from_numpy(kmeans.cluster_centers_).float()
+def _cluster_members(sample: InitSample, count: int, labels: torch.Tensor, centroids: torch.Tensor,
+                     generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """One random member of each cluster minus its centroid, for the first ``count`` clusters a random order of the
+    sample meets; with fewer (non-empty) clusters than ``count``, further random inputs minus their own centroid."""
     order = torch.randperm(sample.x.shape[0], generator=generator)
     first_of_cluster = {}
     for index in order.tolist():
@@ -116,30 +129,67 @@ def _rare_centroid(sample: InitSample, count: int, generator: torch.Generator) -
     chosen = list(first_of_cluster.values())
     taken = set(chosen)
     spare = [i for i in order.tolist() if i not in taken]
-    chosen = torch.tensor(chosen + spare[: count - len(chosen)], dtype=torch.long)
+    chosen = torch.tensor((chosen + spare)[:count], dtype=torch.long)
     return sample.x[chosen] - centroids[labels[chosen]], chosen
 
 
-def _rare_outlier(sample: InitSample, count: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """The ``count`` most outlying inputs by LocalOutlierFactor (n_neighbors = 250)."""
-    chosen = torch.from_numpy(np.argsort(sample.outlier_scores, kind="stable")[:count].copy()).long()
+def _rare_centroid(sample: InitSample, count: int, generator: torch.Generator,
+                   settings: RareSettings) -> tuple[torch.Tensor, torch.Tensor]:
+    """MiniBatchKMeans with ``settings.clusters`` clusters (default ``count``, n_init 3); members minus their
+    centroid (:func:`_cluster_members`)."""
+    kmeans = MiniBatchKMeans(n_clusters=settings.clusters or count, random_state=_sklearn_seed(generator),
+                             n_init=3).fit(sample.x.double().numpy())
+    labels = torch.from_numpy(kmeans.labels_).long()
+    return _cluster_members(sample, count, labels, torch.from_numpy(kmeans.cluster_centers_).float(), generator)
+
+
+def _rare_ward(sample: InitSample, count: int, generator: torch.Generator,
+               settings: RareSettings) -> tuple[torch.Tensor, torch.Tensor]:
+    """Agglomerative clustering with Ward linkage into ``settings.clusters`` clusters (default ``count``); members
+    minus their cluster mean (:func:`_cluster_members`)."""
+    clusters = settings.clusters or count
+    labels = torch.from_numpy(AgglomerativeClustering(n_clusters=clusters, linkage="ward")
+                              .fit(sample.x.double().numpy()).labels_).long()
+    sums = torch.zeros(clusters, sample.x.shape[1], dtype=torch.float64).index_add_(0, labels, sample.x.double())
+    means = (sums / torch.bincount(labels, minlength=clusters).clamp_min(1)[:, None]).float()
+    return _cluster_members(sample, count, labels, means, generator)
+
+
+def _rare_outlier(sample: InitSample, count: int, generator: torch.Generator,
+                  settings: RareSettings) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``count`` most outlying inputs by LocalOutlierFactor (``settings.lof_neighbors``, default 250)."""
+    scores = sample.outlier_scores(settings.lof_neighbors)
+    chosen = torch.from_numpy(np.argsort(scores, kind="stable")[:count].copy()).long()
     return sample.x[chosen], chosen
 
 
-_RARE = {"rare_mean": _rare_mean, "rare_centroid": _rare_centroid, "rare_outlier": _rare_outlier}
+def _rare_isolation(sample: InitSample, count: int, generator: torch.Generator,
+                    settings: RareSettings) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``count`` most anomalous inputs by an IsolationForest (100 trees of 256 inputs; lowest
+    ``score_samples``: the shortest mean path to isolation)."""
+    x = sample.x.double().numpy()
+    scores = IsolationForest(random_state=_sklearn_seed(generator)).fit(x).score_samples(x)
+    chosen = torch.from_numpy(np.argsort(scores, kind="stable")[:count].copy()).long()
+    return sample.x[chosen], chosen
 
 
-def rare_atoms(method: str, sample: InitSample, n_atoms: int, rare_ratio: float, generator: torch.Generator) -> torch.Tensor:
+_RARE = {"rare_mean": _rare_mean, "rare_centroid": _rare_centroid, "rare_outlier": _rare_outlier,
+         "rare_ward": _rare_ward, "rare_isolation": _rare_isolation}
+
+
+def rare_atoms(method: str, sample: InitSample, n_atoms: int, rare_ratio: float, generator: torch.Generator,
+               settings: RareSettings = RareSettings()) -> torch.Tensor:
     """ceil(ratio M) atoms from a rare-feature method, then random inputs (not already used) for the rest."""
     count = rare_count(n_atoms, rare_ratio)
-    rare, used = _RARE[method](sample, count, generator)
+    rare, used = _RARE[method](sample, count, generator, settings)
     rare = unit_rows(rare, fallback=sample.x[used])
     return torch.cat([rare, _raw_rows(sample, n_atoms - count, used, generator)])
 
 
 def decoder_atoms(init: str, sample: InitSample, n_atoms: int, rare_ratio: float | None,
-                  generator: torch.Generator) -> torch.Tensor:
-    """Unit-norm decoder atoms [M, d] for one initialisation (``rare_ratio`` only for the rare-feature methods)."""
+                  generator: torch.Generator, settings: RareSettings = RareSettings()) -> torch.Tensor:
+    """Unit-norm decoder atoms [M, d] for one initialisation (``rare_ratio`` and ``settings`` only for the rare-feature
+    methods)."""
     d = sample.x.shape[1]
     if init == "xavier":
         return xavier_atoms(n_atoms, d, generator)
@@ -152,5 +202,5 @@ def decoder_atoms(init: str, sample: InitSample, n_atoms: int, rare_ratio: float
     if init in RARE_METHODS:
         if rare_ratio is None:
             raise ValueError(f"{init} needs a rare_ratio")
-        return rare_atoms(init, sample, n_atoms, rare_ratio, generator)
+        return rare_atoms(init, sample, n_atoms, rare_ratio, generator, settings)
     raise ValueError(f"init must be one of {INITS}, got {init!r}")

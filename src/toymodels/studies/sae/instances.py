@@ -5,11 +5,13 @@ Torch-free: the workflow reads it to size a cell's scheduler request.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-INITS = ("xavier", "orthogonal", "data", "svd", "rare_mean", "rare_centroid", "rare_outlier")
-RARE_METHODS = ("rare_mean", "rare_centroid", "rare_outlier")
+INITS = ("xavier", "orthogonal", "data", "svd", "rare_mean", "rare_centroid", "rare_outlier", "rare_ward",
+         "rare_isolation")
+RARE_METHODS = ("rare_mean", "rare_centroid", "rare_outlier", "rare_ward", "rare_isolation")
 
 
 @dataclass(frozen=True)
@@ -34,3 +36,10 @@ def instance_specs(params: Mapping[str, Any]) -> list[InstanceSpec]:
 def dict_size(params: Mapping[str, Any]) -> int:
     """M = round(dict_ratio * N)."""
     return max(1, round(float(params["dict_ratio"]) * int(params["n_features"])))
+
+
+def rare_count(n_atoms: int, rare_ratio: float) -> int:
+    """Atoms filled by a rare-feature method: ceil(ratio * M), so any ratio in (0, 1] gives at least one."""
+    if not 0 < rare_ratio <= 1:
+        raise ValueError(f"rare_ratio must be in (0, 1], got {rare_ratio}")
+    return math.ceil(rare_ratio * n_atoms - 1e-9)

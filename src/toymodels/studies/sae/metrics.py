@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -53,3 +54,32 @@ def reconstruction_stats(W_enc: torch.Tensor, b_enc: torch.Tensor, W_dec: torch.
     total = (x - x.mean(0)).pow(2).sum().double()
     return {"l0": active_count / x.shape[0], "fve": (1 - sse / total).float(),
             "dead_fraction": 1 - fired.float().mean(1), "mse": (sse / x.numel()).float(), "fired": fired}
+
+
+@dataclass(frozen=True)
+class PowerLaw:
+    """y ~ prefactor * x ** exponent, fitted by least squares on log y against log x over ``points`` points;
+    ``stderr`` is the exponent's standard error (NaN with two points) and ``r_squared`` the fit's R^2 in log space."""
+
+    exponent: float
+    prefactor: float
+    stderr: float
+    r_squared: float
+    points: int
+
+
+def power_law_fit(x: Sequence[float], y: Sequence[float]) -> PowerLaw:
+    """Ordinary least squares of log y on log x (natural logs; needs two distinct positive x and positive y)."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if len(x) != len(y) or len(np.unique(x)) < 2 or not (x > 0).all() or not (y > 0).all():
+        raise ValueError("a power-law fit needs positive x and y of equal length with at least two distinct x")
+    log_x, log_y = np.log(x), np.log(y)
+    centred = log_x - log_x.mean()
+    slope = float(centred @ (log_y - log_y.mean()) / (centred @ centred))
+    intercept = float(log_y.mean() - slope * log_x.mean())
+    residual = log_y - intercept - slope * log_x
+    total = float(((log_y - log_y.mean()) ** 2).sum())
+    dof = len(log_x) - 2
+    stderr = float(np.sqrt(residual @ residual / dof / (centred @ centred))) if dof > 0 else float("nan")
+    r_squared = 1 - float(residual @ residual) / total if total > 0 else 1.0
+    return PowerLaw(slope, float(np.exp(intercept)), stderr, r_squared, len(log_x))

@@ -22,7 +22,7 @@ from toymodels.grid import derive_seed
 from toymodels.optimizers import InstanceOptimizer
 from toymodels.studies.sae import DATA_KEYS
 from toymodels.studies.sae.data import Stream
-from toymodels.studies.sae.inits import InitSample, decoder_atoms
+from toymodels.studies.sae.inits import InitSample, decoder_atoms, rare_settings
 from toymodels.studies.sae.instances import InstanceSpec, dict_size, instance_specs
 from toymodels.studies.sae.metrics import mmcs, reconstruction_stats
 from toymodels.studies.sae.resampling import select_inputs
@@ -77,13 +77,14 @@ def initial_model(params: Mapping[str, Any], specs: list[InstanceSpec], stream: 
     samples: dict[int, InitSample] = {}
     atoms = []
     seeds = init_seeds(params, specs)
+    settings = rare_settings(params)
     for spec, seed in zip(specs, seeds):
         if spec.seed not in samples:
             generator = torch.Generator(device=device).manual_seed(
                 derive_seed("sae", "init_sample", {key: params[key] for key in DATA_KEYS}, spec.seed))
             samples[spec.seed] = InitSample(stream.sample(int(params["init_sample_size"]), generator).cpu())
         generator = torch.Generator().manual_seed(seed)
-        atoms.append(decoder_atoms(spec.init, samples[spec.seed], n_atoms, spec.rare_ratio, generator))
+        atoms.append(decoder_atoms(spec.init, samples[spec.seed], n_atoms, spec.rare_ratio, generator, settings))
     W_dec = torch.stack(atoms).to(device)
     W_enc, b_enc = initial_encoder(str(params["encoder_init"]), W_dec, seeds)
     return {"W_enc": W_enc, "b_enc": b_enc, "W_dec": W_dec}
