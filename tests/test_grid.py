@@ -42,6 +42,7 @@ def test_cells_of_a_sweep_share_seeds_unless_a_seed_key_differs():
 
 def test_data_path_uses_only_data_keys():
     assert data_path({"T": 10, "m": 2, "sparsity": 0.99}, ("sparsity", "T")) == "sparsity=0.99/T=10"
+    assert data_path({"T": 10, "source": None}, ("T", "source")) == "T=10"  # an unset optional data key
 
 
 def test_home_values_are_the_values_off_the_defaults_in_key_order():

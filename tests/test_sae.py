@@ -9,13 +9,25 @@ import pandas as pd
 import pytest
 import torch
 
+from toymodels.grid import derive_seed
+from toymodels.studies.sae import activation_cell, check_cell, data_identity
 from toymodels.studies.sae.counting import consecutive_mmcs, estimate_feature_count
-from toymodels.studies.sae.data import Stream, feature_probabilities, make_dataset, rank_decay, sample_codes
+from toymodels.studies.sae.data import (
+    ActivationStream,
+    Stream,
+    activation_dataset,
+    feature_probabilities,
+    make_dataset,
+    make_stream,
+    rank_decay,
+    sample_codes,
+    source_activations,
+)
 from toymodels.studies.sae.inits import InitSample, RareSettings, decoder_atoms, rare_count, rare_settings, svd_atoms, unit_rows
 from toymodels.studies.sae.instances import INITS, RARE_METHODS, InstanceSpec, instance_specs
 from toymodels.studies.sae.measure import measure_cell
 from toymodels.studies.sae.metrics import mmcs, reconstruction_stats, steps_to_threshold
-from toymodels.studies.sae.model import init_seeds, initial_encoder, loss_and_grads, resample_dead, train_model
+from toymodels.studies.sae.model import init_seeds, initial_encoder, loss_and_grads, resample_dead, stream_seeds, train_model
 from toymodels.studies.sae.resampling import cluster_inputs, loss_squared_inputs, select_inputs, top_k_inputs
 
 DATA = dict(d=16, n_features=32, active_features=5, prob_decay=0.99, correlation="per_sample", data_seed=0, eval_size=512)
@@ -550,3 +562,64 @@ def test_scaling_fit_uses_the_d_every_seed_reached():
     fit = scaling_fit(points, "data")
     assert fit.exponent == pytest.approx(1.0) and fit.points == 6
     assert scaling_fit(points, "data", min_points=4) is None and scaling_fit(points, "orthogonal") is None
+# --- SAEs on a monosemanticity model's activations ---------------------------------------------------------
+
+def test_source_activations_are_the_first_layer_centred_on_the_empty_input():
+    # k = 3 units, N = 2 features: pre = W1P v + b1, h(v) - h(0) by hand
+    first_layer = {"W1P": torch.tensor([[1.0, 0.0], [0.0, 2.0], [1.0, -1.0]]), "b1": torch.tensor([0.0, -1.0, 0.5])}
+    v = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]])
+    expected = torch.tensor([[1.0, 0.0, 1.0],    # relu(1, -1, 1.5) - relu(0, -1, 0.5)
+                             [0.0, 1.0, -0.5],   # relu(0, 1, -0.5) - (0, 0, 0.5)
+                             [0.0, 0.0, 0.0]])   # the empty input
+    assert torch.allclose(source_activations(first_layer, v), expected)
+
+
+def test_activation_dataset_pushes_each_feature_through_the_first_layer():
+    model = {"W1": torch.tensor([[[1.0, 0.0], [0.0, 2.0], [1.0, -1.0]]]), "b1": torch.tensor([[0.0, -1.0, 0.5]])}
+    source = {"P": torch.eye(2), "probabilities": torch.tensor([0.5, 0.5])}
+    data = activation_dataset(model, source, "decoder", 0, 64, _generator())
+    expected = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, -0.5]])
+    assert torch.allclose(data["features"], expected / expected.norm(dim=1, keepdim=True))
+    assert data["eval_x"].shape == (64, 3) and int(data["task_code"]) == 0
+    stream = make_stream(data, {})
+    assert isinstance(stream, ActivationStream)
+    x = stream.sample(200, _generator(1))
+    assert x.shape == (200, 3)
+    # every input is h(v) - h(0) of some v in [0, 1]^2: the third unit, relu(v1 - v2 + 0.5) - 0.5, lies in [-0.5, 1]
+    assert float(x[:, 2].min()) >= -0.5 - 1e-6 and float(x[:, 2].max()) <= 1.0 + 1e-6
+    assert isinstance(make_stream(make_dataset(DATA), DATA), Stream)
+
+
+def test_toy_cells_keep_their_seeds_when_activations_is_null():
+    toy = {**DATA, "activations": None}
+    assert data_identity(toy) == DATA
+    assert stream_seeds({**toy, "n_seeds": 1}) == [derive_seed("sae", "stream", DATA, 0)]
+    source = {"grid": "learning_rate", "where": {}, "seed": 0}
+    assert data_identity({**DATA, "activations": source}) == {**DATA, "activations": source}
+
+
+def _mono_config() -> dict:
+    defaults = {"n_features": 8, "k": 16, "hidden_layers": 1, "nonlinearity": "relu", "n_seeds": 2, "bias_offset": -1.0}
+    return {"studies": {"monosemanticity": {"defaults": defaults,
+                                            "grids": {"lr": {"sweep": {"bias_offset": [-1.0, 0.0]}}}}}}
+
+
+def test_activation_cells_are_checked_against_their_source():
+    config = _mono_config()
+    good = {"d": 16, "n_features": 8, "init_sample_size": 4096,
+            "activations": {"grid": "lr", "where": {"bias_offset": -1.0}, "seed": 1}}
+    check_cell(good, config)
+    assert activation_cell(good, config).params["bias_offset"] == -1.0
+    with pytest.raises(ValueError, match="d must be 16"):
+        check_cell({**good, "d": 32}, config)
+    with pytest.raises(ValueError, match="n_features must be 8"):
+        check_cell({**good, "n_features": 4}, config)
+    with pytest.raises(ValueError, match="activations.seed must be in 0 .. 1"):
+        check_cell({**good, "activations": {**good["activations"], "seed": 2}}, config)
+    with pytest.raises(ValueError, match="matches 2 cells"):
+        check_cell({**good, "activations": {"grid": "lr", "where": {}, "seed": 0}}, config)
+    with pytest.raises(ValueError, match="activations.grid 'nope' is not a grid"):
+        check_cell({**good, "activations": {"grid": "nope", "seed": 0}}, config)
+    with pytest.raises(ValueError, match="no monosemanticity block"):
+        check_cell(good, {"studies": {}})
+    check_cell({**good, "activations": None}, {"studies": {}})  # toy data needs no source

@@ -127,8 +127,9 @@ def grid_cells(study: str, grid: str, defaults: Mapping[str, Any], spec: Mapping
 
 
 def data_path(params: Mapping[str, Any], data_keys: tuple[str, ...]) -> str:
-    """Path of the dataset a cell reads: only the keys that define the data, so cells share datasets."""
-    return cell_path({key: params[key] for key in data_keys})
+    """Path of the dataset a cell reads: only the keys that define the data, so cells share datasets. An optional
+    data key left unset (null) is left out, so adding one to a study keeps its existing dataset paths."""
+    return cell_path({key: params[key] for key in data_keys if params[key] is not None})
 
 
 def study_cells(study: str, study_config: Mapping[str, Any]) -> dict[tuple[str, str], Cell]:

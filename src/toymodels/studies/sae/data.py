@@ -13,6 +13,12 @@ P. Peigne), with the choices made explicit:
 - codes: feature i active with probability p_i, coefficient U(0, 1); a sample with no active feature
   gets one, chosen with probability proportional to p (coefficient U(0, 1));
 - x = codes @ F. Training draws fresh batches every step; a fixed evaluation set lives in the dataset file.
+
+With ``activations`` set, the inputs are instead the hidden activations of a trained monosemanticity model (one
+instance of one cell with a ReLU first layer h(v) = ReLU(W1 P v + b1), d = its width k), on inputs v drawn from that model's own
+task distribution, minus the activations h(0) of the empty input (the SAE has no decoder bias). The ground truth
+is each feature pushed through the first layer: F_i = h(e_i) - h(0), unit norm (e_i: feature i alone at its largest
+value, 1). The map is not linear, so x is not exactly codes @ F: the closest this project comes to a real model.
 """
 
 from __future__ import annotations
@@ -21,8 +27,10 @@ from typing import Any, Mapping
 
 import torch
 
+from toymodels.artifacts import load_tensors, read_table
 from toymodels.grid import derive_seed
-from toymodels.studies.sae import DATA_KEYS
+from toymodels.studies.monosemanticity.data import TASKS, sample_task
+from toymodels.studies.sae import data_identity
 
 CORRELATIONS = ("per_sample", "per_batch")
 
@@ -76,9 +84,21 @@ def sample_codes(n_samples: int, cholesky: torch.Tensor, decay: torch.Tensor, ac
     return codes
 
 
-def make_dataset(params: Mapping[str, Any]) -> dict[str, torch.Tensor]:
-    """Ground truth ``features`` [N, d], ``cholesky`` [N, N], ``decay`` [N] and a fixed ``eval_x`` [E, d]."""
-    generator = torch.Generator().manual_seed(derive_seed("sae", "data", {key: params[key] for key in DATA_KEYS}))
+def make_dataset(params: Mapping[str, Any], inputs: Mapping[str, list[str]] | None = None) -> dict[str, torch.Tensor]:
+    """Ground truth ``features`` [N, d], ``cholesky`` [N, N], ``decay`` [N] and a fixed ``eval_x`` [E, d]; with
+    ``activations`` set, :func:`activation_dataset` of the source model and dataset in ``inputs``, with the source
+    instance's #mono/#features (``source_mono_fraction``, from its instances table)."""
+    generator = torch.Generator().manual_seed(derive_seed("sae", "data", data_identity(params)))
+    if params.get("activations") is not None:
+        if not inputs or any(not inputs.get(name) for name in ("model", "instances", "data")):
+            raise ValueError("activations: the dataset needs the source model, instances table and dataset files "
+                             "(the upstream inputs)")
+        seed = int(params["activations"]["seed"])
+        model, meta = load_tensors(inputs["model"][0])
+        source, _ = load_tensors(inputs["data"][0])
+        instances = read_table(inputs["instances"][0]).set_index("seed")
+        return {**activation_dataset(model, source, meta["values"]["task"], seed, int(params["eval_size"]), generator),
+                "source_mono_fraction": torch.tensor(float(instances.loc[seed, "mono_fraction_features"]))}
     n, d = int(params["n_features"]), int(params["d"])
     features = ground_truth_features(n, d, generator)
     cholesky = correlation_cholesky(n, generator)
@@ -102,3 +122,43 @@ class Stream:
         """[n, d] fresh inputs."""
         codes = sample_codes(n_samples, self.cholesky, self.decay, self.active_features, self.correlation, generator)
         return codes @ self.features
+
+
+def source_activations(first_layer: Mapping[str, torch.Tensor], v: torch.Tensor) -> torch.Tensor:
+    """h(v) - h(0) [n, k] for feature vectors v [n, N]: the first layer's activations ReLU(W1 P v + b1), centred on
+    the empty input's; ``first_layer`` holds ``W1P`` [k, N] (= W1 P) and ``b1`` [k]."""
+    b1 = first_layer["b1"]
+    return torch.addmm(b1, v, first_layer["W1P"].T).clamp_min_(0) - b1.clamp_min(0)
+
+
+def activation_dataset(model: Mapping[str, torch.Tensor], source: Mapping[str, torch.Tensor], task: str, seed: int,
+                       eval_size: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+    """The inputs of an SAE on instance ``seed`` of a monosemanticity model's hidden activations: ``W1P`` [k, N],
+    ``b1`` [k], the source's feature ``probabilities`` [N] and ``task_code`` (index into its TASKS), the ground truth
+    ``features`` [N, k] (F_i = h(e_i) - h(0), unit norm; a feature no unit responds to keeps a zero row) and a fixed
+    ``eval_x`` [E, k]."""
+    first_layer = {"W1P": model["W1"][seed] @ source["P"], "b1": model["b1"][seed]}
+    pushed = source_activations(first_layer, torch.eye(source["P"].shape[1]))
+    features = pushed / pushed.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    eval_v = sample_task(task, source["probabilities"], eval_size, generator)
+    return {**first_layer, "probabilities": source["probabilities"], "task_code": torch.tensor(TASKS.index(task)),
+            "features": features, "eval_x": source_activations(first_layer, eval_v)}
+
+
+class ActivationStream:
+    """Draws batches of a monosemanticity model's centred hidden activations (:func:`activation_dataset`)."""
+
+    def __init__(self, data: Mapping[str, torch.Tensor]) -> None:
+        self.features = data["features"]
+        self.first_layer = {key: data[key] for key in ("W1P", "b1")}
+        self.probabilities = data["probabilities"]
+        self.task = TASKS[int(data["task_code"])]
+
+    def sample(self, n_samples: int, generator: torch.Generator) -> torch.Tensor:
+        """[n, k] fresh inputs: v from the source task's distribution, pushed through the first layer."""
+        return source_activations(self.first_layer, sample_task(self.task, self.probabilities, n_samples, generator))
+
+
+def make_stream(data: Mapping[str, torch.Tensor], params: Mapping[str, Any]) -> Stream | ActivationStream:
+    """The batch source of a dataset: toy codes @ F, or a source model's activations (``activations`` set)."""
+    return ActivationStream(data) if "W1P" in data else Stream(data, params)

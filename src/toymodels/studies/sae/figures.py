@@ -532,4 +532,26 @@ def d_scaling(tables: Tables, options: Mapping[str, Any]):
         ax.set_title(f"MMCS {threshold:g}")
         ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.2))
     fig.suptitle("Steps to recover the features against the input dimension d (log-log; dotted: least-squares power law)")
+def activations(tables: Tables, options: Mapping[str, Any]):
+    """SAEs on the hidden activations of trained monosemanticity models: MMCS against the source's features pushed
+    through its first layer, over training, one line per initialisation and one panel per source model (ordered by
+    its #mono/#features), with each run's final FVE, L0 and dead fraction in the legend."""
+    trace = _one_alpha(tables["activations"]["trace"], options)
+    instances = _one_alpha(tables["activations"]["instances"], options)
+    sources = instances.drop_duplicates("activations").sort_values("source_mono_fraction")
+    fig, axes = new_figure(1, len(sources), size=(3.6, 3.2), sharey=True)
+    for ax, source in zip(axes[0], sources.itertuples()):
+        part = trace[trace["activations"] == source.activations]
+        finals = instances[instances["activations"] == source.activations].set_index("init")
+        for init in [i for i in INITS if i in set(part["init"])]:
+            mean = part[part["init"] == init].groupby("step")["mmcs"].mean()
+            end = finals.loc[[init]].mean(numeric_only=True)
+            ax.plot(mean.index, mean.values, color=INIT_COLORS[init], lw=1.4,
+                    label=f"{INIT_LABELS[init]}: FVE {end['fve_final']:.2f}, L0 {end['l0_final']:.1f}, "
+                          f"dead {end['dead_fraction_final']:.0%}")
+        ax.legend(fontsize=6, loc="lower right")
+        ax.set_title(f"source #mono/#features {source.source_mono_fraction:.2f}\n({source.activations})", fontsize=7)
+        ax.set_xlabel("training step")
+        ax.set_ylim(0, 1.0)
+    axes[0, 0].set_ylabel("MMCS to the pushed-through features")
     return fig

@@ -37,6 +37,7 @@ def measure_cell(params: Mapping[str, Any], seeds: list[int], data: Mapping[str,
         "dead_fraction_final": final["dead_fraction"].numpy(),
         "mse_final": final["mse"].numpy(),
         "resampled": model[f"{LOG_PREFIX}resampled"].numpy(),
+        "source_mono_fraction": float(data["source_mono_fraction"]) if "source_mono_fraction" in data else float("nan"),
     })
     trace_table = pd.DataFrame({
         "instance": torch.arange(len(specs)).repeat_interleave(len(steps)).numpy(),

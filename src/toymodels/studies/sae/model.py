@@ -20,8 +20,8 @@ import torch
 
 from toymodels.grid import derive_seed
 from toymodels.optimizers import InstanceOptimizer
-from toymodels.studies.sae import DATA_KEYS
-from toymodels.studies.sae.data import Stream
+from toymodels.studies.sae import data_identity
+from toymodels.studies.sae.data import Stream, make_stream
 from toymodels.studies.sae.inits import InitSample, decoder_atoms, rare_settings
 from toymodels.studies.sae.instances import InstanceSpec, dict_size, instance_specs
 from toymodels.studies.sae.metrics import mmcs, reconstruction_stats
@@ -35,14 +35,14 @@ def init_seeds(params: Mapping[str, Any], specs: list[InstanceSpec]) -> list[int
     """The seed of each instance's initialisation: from the dataset, M, the init sample size, the init, the rare
     ratio and the seed index only (not from alpha, resampling or the optimiser settings), so runs that differ
     only in training settings start from identical weights and are compared pairwise, across cells too."""
-    base = {key: params[key] for key in (*DATA_KEYS, "dict_ratio", "init_sample_size")}
+    base = {**data_identity(params), "dict_ratio": params["dict_ratio"], "init_sample_size": params["init_sample_size"]}
     return [derive_seed("sae", "init", base, spec.init, spec.rare_ratio, spec.seed) for spec in specs]
 
 
 def stream_seeds(params: Mapping[str, Any]) -> list[int]:
     """The batch stream of each seed index depends only on the data keys and the index, so every cell on the
     same dataset (any init, alpha, M or resampling) sees the same batches for the same seed index."""
-    data = {key: params[key] for key in DATA_KEYS}
+    data = data_identity(params)
     return [derive_seed("sae", "stream", data, index) for index in range(int(params["n_seeds"]))]
 
 
@@ -81,8 +81,9 @@ def initial_model(params: Mapping[str, Any], specs: list[InstanceSpec], stream: 
     for spec, seed in zip(specs, seeds):
         if spec.seed not in samples:
             generator = torch.Generator(device=device).manual_seed(
-                derive_seed("sae", "init_sample", {key: params[key] for key in DATA_KEYS}, spec.seed))
-            samples[spec.seed] = InitSample(stream.sample(int(params["init_sample_size"]), generator).cpu())
+                derive_seed("sae", "init_sample", data_identity(params), spec.seed))
+            x = stream.sample(int(params["init_sample_size"]), generator).cpu()
+            samples[spec.seed] = InitSample(x[x.norm(dim=1) > 0])  # an empty input (activations data) is no direction
         generator = torch.Generator().manual_seed(seed)
         atoms.append(decoder_atoms(spec.init, samples[spec.seed], n_atoms, spec.rare_ratio, generator, settings))
     W_dec = torch.stack(atoms).to(device)
@@ -178,7 +179,7 @@ def train_model(params: Mapping[str, Any], data: Mapping[str, torch.Tensor], see
     within the instance's initialisation; ``instance`` is the position on the instance axis.
     """
     specs = instance_specs(params)
-    stream = Stream({name: tensor.to(device) for name, tensor in data.items()}, params)
+    stream = make_stream({name: tensor.to(device) for name, tensor in data.items()}, params)
     device = stream.features.device
     model = initial_model(params, specs, stream)
     streams = stream_seeds(params)
