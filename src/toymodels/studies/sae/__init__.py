@@ -13,7 +13,7 @@ from toymodels.studies.sae.instances import dict_size, instance_specs
 TOY_DATA_KEYS = ("d", "n_features", "active_features", "prob_decay", "correlation", "data_seed", "eval_size")
 # ``activations``: null (toy data) or the monosemanticity model whose hidden activations are the inputs (data.py)
 DATA_KEYS = (*TOY_DATA_KEYS, "activations")
-SEED_KEYS = (*TOY_DATA_KEYS, "dict_ratio")  # the cell seeds (unused: initialisations derive their own, model.init_seeds)
+SEED_KEYS = (*DATA_KEYS, "dict_ratio")  # the cell seeds (unused: initialisations derive their own, model.init_seeds)
 ACTIVATION_STUDY = "monosemanticity"
 TABLES = ("instances", "trace", "atoms")
 PLOTS: dict[str, tuple[str, ...]] = {
