@@ -370,6 +370,9 @@ def feature_count(tables: Tables, options: Mapping[str, Any]):
     axes[0, 1].legend(fontsize=6, loc="upper left")
     fig.suptitle(f"Estimating the number of features from dictionaries alone, d/N = {', '.join(_scenarios(atoms))} "
                  f"(mean over seeds)")
+    return fig
+
+
 TUNED = (("centroid_clusters", "rare_centroid", "k-means clusters"), ("lof_neighbors", "rare_outlier", "LOF neighbours"))
 
 
@@ -532,6 +535,9 @@ def d_scaling(tables: Tables, options: Mapping[str, Any]):
         ax.set_title(f"MMCS {threshold:g}")
         ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.2))
     fig.suptitle("Steps to recover the features against the input dimension d (log-log; dotted: least-squares power law)")
+    return fig
+
+
 def activations(tables: Tables, options: Mapping[str, Any]):
     """SAEs on the hidden activations of trained monosemanticity models: MMCS against the source's features pushed
     through its first layer, over training, one line per initialisation and one panel per source model (ordered by
