@@ -109,7 +109,7 @@ def test_a_figure_opens_its_provenance(results):
 @pytest.mark.parametrize(("call", "message"), [
     (lambda r: r.grids("mono"), "no study 'mono' in .*; studies: connectivity, double_descent, modular_addition, "),
     (lambda r: r.tables("monosemanticity", "lr"), "no grid 'lr' in monosemanticity; grids: absolute, .*learning_rate"),
-    (lambda r: r.table("sae", "inits", "mmcs"), "no table 'mmcs' in sae/inits; tables: history, instances, trace"),
+    (lambda r: r.table("sae", "inits", "mmcs"), "no table 'mmcs' in sae/inits; tables: atoms, history, instances, trace"),
     (lambda r: r.model("double_descent", "dataset_size", "T=4"), "no cell 'T=4' in double_descent/dataset_size; cells: m=2/T=4, "),
     (lambda r: r.model("double_descent", "dataset_size", "m=2/T=4", step=9999), r"no checkpoint at step 9999 .*; steps: \[0, "),
     (lambda r: r.provenance("heatmap"), "no figure 'heatmap' in .*; figures: "),

@@ -65,10 +65,11 @@ CASES = {
     "lottery_second_round": (quick_cell("monosemanticity", "lottery", pruning="imp"), 32 + 28 + 9),  # rounds of 28 updates
     "modular_addition": (quick_cell("modular_addition", "dimension", d=4), 150),
     "sae": (quick_cell("sae", "resampling", resample=True), 30),  # resamples after 20 and 40 updates
-    # stages stitch, along (10 minibatch updates), hop, settle, curve (20 updates each)
-    "connectivity": (quick_cell("connectivity", "mono"), 20 + 10 + 7),  # in the hop stage
-    "connectivity_along": (quick_cell("connectivity", "mono"), 20 + 5),  # in the along stage (random minibatches)
-    "connectivity_curves": (quick_cell("connectivity", "mono"), 20 + 10 + 40 + 7),  # in the curve stage (random t and minibatches)
+    # mono: stages stitch, curve; mono_training: along (10 minibatch updates), hop, settle, finetune (20 updates each)
+    "connectivity": (quick_cell("connectivity", "mono_training"), 10 + 7),  # in the hop stage
+    "connectivity_along": (quick_cell("connectivity", "mono_training"), 5),  # in the along stage (random minibatches)
+    "connectivity_finetune": (quick_cell("connectivity", "mono_training"), 10 + 40 + 7),  # in the finetune stage
+    "connectivity_curves": (quick_cell("connectivity", "mono"), 20 + 7),  # in the curve stage (random t and minibatches)
 }
 
 

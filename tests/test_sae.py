@@ -554,7 +554,7 @@ def test_power_law_fit_hand_checked():
 
 
 def test_scaling_fit_uses_the_d_every_seed_reached():
-    from toymodels.studies.sae.figures import reached_everywhere, scaling_fit
+    from toymodels.studies.sae.scaling import reached_everywhere, scaling_fit
 
     points = pd.DataFrame({"init": "data", "d": [16, 16, 32, 32, 64, 64, 128, 128],
                            "steps": pd.array([None, 40, 80, 80, 160, 160, 320, 320], dtype="Int64")})

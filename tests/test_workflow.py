@@ -71,7 +71,8 @@ def test_every_figure_prints_at_the_text_width_with_readable_text_that_does_not_
 
 def test_every_artifact_records_the_code_that_made_it(quick_run):
     """Each dataset, model, checkpoint and table names its stage's code version and those of what it was made from
-    (nothing for a dataset, but connectivity's, built from other studies' models)."""
+    (nothing for a dataset, but connectivity's, built from other studies' models, and an SAE dataset of a
+    monosemanticity model's activations)."""
     results = quick_run / "results"
     cell_stages = {"data.safetensors": "dataset", "model.safetensors": "train", "checkpoints.safetensors": "train",
                    "history.parquet": "train"}
@@ -82,7 +83,8 @@ def test_every_artifact_records_the_code_that_made_it(quick_run):
         stage = "claims" if parts == ("claims.parquet",) else "collect" if len(parts) == 3 else cell_stages.get(path.name, "measure")
         meta = read_metadata(path)
         assert meta[CODE_KEY]["stage"] == stage and meta[CODE_KEY]["git_commit"], path
-        assert bool(meta[LINEAGE_KEY]) == (stage != "dataset" or parts[0] == "connectivity"), path
+        made_from_models = parts[0] == "connectivity" or "activations={" in str(path)
+        assert bool(meta[LINEAGE_KEY]) == (stage != "dataset" or made_from_models), path
 
 
 def test_claims_scorecard_judges_every_claim_with_provenance(quick_run):

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from toymodels.claims import Claim, NotMeasured, Outcome, Tables, judged
 from toymodels.studies.double_descent.scale import generalising_onset, onset_spread, post_onset_curves
+from toymodels.studies.double_descent.variants import variant_label
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -205,22 +206,8 @@ FRACTION_VALUES = (1.0, 3 / 4, 2 / 3, 1 / 2, 2 / 5, 3 / 8)  # Elhage et al.'s st
 FRACTION_WINDOW = 0.03
 
 
-def variant_label(table: pd.DataFrame) -> list[str]:
-    """Which model each row belongs to, from its optional `loss` and `hidden_activation` columns (cells of the
-    default model have neither set): "default (mse)", "loss l1", "hidden ReLU", "loss huber, hidden ReLU", ..."""
-    n = len(table)
-    losses = table["loss"] if "loss" in table else [None] * n
-    activations = table["hidden_activation"] if "hidden_activation" in table else [None] * n
-    labels = []
-    for loss, activation in zip(losses, activations):
-        parts = ([f"loss {loss}"] if isinstance(loss, str) and loss != "mse" else []) + (
-            ["hidden ReLU"] if activation == "relu" else [])
-        labels.append(", ".join(parts) or "default (mse)")
-    return labels
-
-
 def _variant_peak(label: str) -> Callable[[Tables], Outcome]:
-    """The check that the variant ``label`` (figures.variant_label) has double descent in T: test_loss_peak's interior
+    """The check that the variant ``label`` (variants.variant_label) has double descent in T: test_loss_peak's interior
     peak, standing PEAK_RISE above both grid ends."""
 
     def check(tables: Tables) -> Outcome:

@@ -21,9 +21,9 @@ from toymodels.plotting import (
     value_colors,
     vector_fan,
 )
-from toymodels.studies.double_descent.claims import variant_label
 from toymodels.studies.double_descent.repetition import best_rows, repeated_share, repetition_summary
 from toymodels.studies.double_descent.scale import generalising_onset, onset_spread, post_onset_curves
+from toymodels.studies.double_descent.variants import variant_label
 
 Tables = Mapping[str, Mapping[str, pd.DataFrame]]
 

@@ -246,7 +246,7 @@ def _feature_count_estimate(tables: Tables) -> Outcome:
     return judged(holds, f"estimate {'/'.join(str(e) for e in chosen['estimate'])} vs N = {n_true} at alpha {alpha:g} "
                          f"(highest peak); per alpha {per_alpha}")
 def _steps_superlinear_in_d(tables: Tables) -> Outcome:
-    from toymodels.studies.sae.figures import reached_everywhere, scaling_fit, scaling_points
+    from toymodels.studies.sae.scaling import reached_everywhere, scaling_fit, scaling_points
 
     verdicts, parts = [], []
     for threshold in (0.95, 0.99):

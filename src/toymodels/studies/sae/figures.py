@@ -11,7 +11,8 @@ from toymodels.plotting import PALETTE, TEXT_WIDTH_IN, heatmap_panel, legend_bel
 from toymodels.studies.sae import LOF_NEIGHBORS, THRESHOLDS, threshold_column
 from toymodels.studies.sae.counting import consecutive_mmcs, estimate_feature_count
 from toymodels.studies.sae.instances import INITS, RARE_METHODS, rare_count
-from toymodels.studies.sae.metrics import PowerLaw, power_law_fit, steps_to_threshold
+from toymodels.studies.sae.metrics import steps_to_threshold
+from toymodels.studies.sae.scaling import reached_everywhere, scaling_fit, scaling_points
 
 Tables = Mapping[str, Mapping[str, pd.DataFrame]]
 
@@ -457,37 +458,6 @@ def rare_tuning(tables: Tables, options: Mapping[str, Any]):
     fig.suptitle(f"Tuning the rare-feature initialisations, d/N = {', '.join(_scenarios(methods))} ({share}"
                  f"{int(methods['seed'].nunique())} seed(s), {total} steps)")
     return fig
-
-
-def scaling_points(tables: Tables, threshold: float) -> pd.DataFrame:
-    """One row per run (init, d, seed) of the scaling grid, the smallest alpha of each cell: ``steps`` to
-    ``threshold`` (the instances table's column; NA = not reached)."""
-    if threshold not in THRESHOLDS:
-        raise ValueError(f"threshold must be one of {THRESHOLDS}, got {threshold}")
-    rows = _one_alpha_per_cell(tables["scaling"]["instances"])
-    return rows[["init", "d", "n_features", "seed", threshold_column(threshold)]].rename(
-        columns={threshold_column(threshold): "steps"})
-
-
-def _one_alpha_per_cell(instances: pd.DataFrame) -> pd.DataFrame:
-    """The smallest alpha of each scenario (a scaling grid scales alpha with d, so each cell has its own)."""
-    smallest = instances.groupby("scenario")["alpha"].transform("min")
-    return instances[np.isclose(instances["alpha"], smallest)]
-
-
-def scaling_fit(points: pd.DataFrame, init: str, min_points: int = 3) -> PowerLaw | None:
-    """Least-squares power law of steps against d for one init over the d at which every seed reached the threshold
-    (each run one point); None with fewer than ``min_points`` such d."""
-    kept = points[(points["init"] == init) & points["d"].isin(reached_everywhere(points, init))]
-    if kept["d"].nunique() < min_points:
-        return None
-    return power_law_fit(kept["d"].astype(float), kept["steps"].astype(float))
-
-
-def reached_everywhere(points: pd.DataFrame, init: str) -> list[int]:
-    """The d (ascending) at which every seed of ``init`` reached the threshold."""
-    complete = points[points["init"] == init].groupby("d")["steps"].apply(lambda s: bool(s.notna().all()))
-    return [int(d) for d in complete[complete].index]
 
 
 def d_scaling(tables: Tables, options: Mapping[str, Any]):
