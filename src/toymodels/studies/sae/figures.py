@@ -526,7 +526,9 @@ def activations(tables: Tables, options: Mapping[str, Any]):
                     label=f"{INIT_LABELS[init]}: FVE {end['fve_final']:.2f}, L0 {end['l0_final']:.1f}, "
                           f"dead {end['dead_fraction_final']:.0%}")
         ax.legend(fontsize=6, loc="lower right")
-        ax.set_title(f"source #mono/#features {source.source_mono_fraction:.2f}\n({source.activations})", fontsize=7)
+        grid, where, seed = source.activations.split(":")  # sae.activation_label's grid:key=value,...:seed=i
+        ax.set_title(f"source #mono/#features {source.source_mono_fraction:.2f}\n{grid} {seed.replace('=', ' ')}\n"
+                     f"{where.replace(',', ', ')}", fontsize=7)
         ax.set_xlabel("training step")
         ax.set_ylim(0, 1.0)
     axes[0, 0].set_ylabel("MMCS to the pushed-through features")
