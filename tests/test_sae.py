@@ -623,3 +623,10 @@ def test_activation_cells_are_checked_against_their_source():
     with pytest.raises(ValueError, match="no monosemanticity block"):
         check_cell(good, {"studies": {}})
     check_cell({**good, "activations": None}, {"studies": {}})  # toy data needs no source
+
+
+def test_activation_title_splits_the_label_into_source_and_values():
+    from toymodels.studies.sae import activation_label, activation_title
+    label = activation_label({"grid": "learning_rate", "where": {"lr": 0.01, "bias_offset": -1.0}, "seed": 0})
+    assert label == "learning_rate:lr=0.01,bias_offset=-1.0:seed=0"
+    assert activation_title(label) == "learning_rate seed 0\nlr=0.01, bias_offset=-1.0"

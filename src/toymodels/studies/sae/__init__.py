@@ -100,6 +100,12 @@ def activation_label(source: Mapping[str, Any] | None) -> str:
     return f"{source['grid']}:{where}:seed={source['seed']}"
 
 
+def activation_title(label: str) -> str:
+    """An ``activation_label`` over two lines for a panel title: "<grid> seed <i>" and "key=value, ..."."""
+    grid, where, seed = label.split(":")
+    return f"{grid} {seed.replace('=', ' ')}\n{where.replace(',', ', ')}"
+
+
 def threshold_column(threshold: float) -> str:
     """``steps_to_0.95`` for 0.95."""
     return f"steps_to_{threshold:g}"

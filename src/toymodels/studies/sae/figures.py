@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from toymodels.plotting import PALETTE, TEXT_WIDTH_IN, heatmap_panel, legend_below, new_figure
-from toymodels.studies.sae import LOF_NEIGHBORS, THRESHOLDS, threshold_column
+from toymodels.studies.sae import LOF_NEIGHBORS, THRESHOLDS, activation_title, threshold_column
 from toymodels.studies.sae.counting import consecutive_mmcs, estimate_feature_count
 from toymodels.studies.sae.instances import INITS, RARE_METHODS, rare_count
 from toymodels.studies.sae.metrics import steps_to_threshold
@@ -526,9 +526,8 @@ def activations(tables: Tables, options: Mapping[str, Any]):
                     label=f"{INIT_LABELS[init]}: FVE {end['fve_final']:.2f}, L0 {end['l0_final']:.1f}, "
                           f"dead {end['dead_fraction_final']:.0%}")
         ax.legend(fontsize=6, loc="lower right")
-        grid, where, seed = source.activations.split(":")  # sae.activation_label's grid:key=value,...:seed=i
-        ax.set_title(f"source #mono/#features {source.source_mono_fraction:.2f}\n{grid} {seed.replace('=', ' ')}\n"
-                     f"{where.replace(',', ', ')}", fontsize=7)
+        ax.set_title(f"source #mono/#features {source.source_mono_fraction:.2f}\n{activation_title(source.activations)}",
+                     fontsize=7)
         ax.set_xlabel("training step")
         ax.set_ylim(0, 1.0)
     axes[0, 0].set_ylabel("MMCS to the pushed-through features")

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Mapping
-
 import numpy as np
 import pandas as pd
 
+from toymodels.claims import Tables
 from toymodels.studies.sae import THRESHOLDS, threshold_column
 from toymodels.studies.sae.metrics import PowerLaw, power_law_fit
-
-Tables = Mapping[str, Mapping[str, pd.DataFrame]]
 
 
 def scaling_points(tables: Tables, threshold: float) -> pd.DataFrame:
