@@ -144,6 +144,21 @@ def test_hand_derived_gradients_equal_autograd(nonlinearity, l1, hidden_layers):
         assert torch.allclose(grads[name], grad, atol=1e-12), name
 
 
+@pytest.mark.parametrize("hidden_layers", [1, 2])
+@pytest.mark.parametrize("nonlinearity", ["relu", "gelu"])
+def test_a_workspace_gives_the_same_numbers_and_keeps_its_tensors(nonlinearity, hidden_layers):
+    params = init_params(6, 10, 9, [3, 4], -0.1, hidden_layers=hidden_layers)
+    generator = torch.Generator().manual_seed(1)
+    x, target = torch.randn(2, 7, 6, generator=generator), torch.rand(2, 7, 9, generator=generator)
+    fresh = loss_and_grads(params, x, target, nonlinearity, 0.05)
+    workspace: dict[str, torch.Tensor] = {}
+    for _ in range(2):      # the second call writes into the first call's tensors
+        kept = loss_and_grads(params, x, target, nonlinearity, 0.05, workspace)
+        assert torch.equal(kept[0], fresh[0]) and torch.equal(kept[1], fresh[1])
+        assert all(torch.equal(kept[2][name], fresh[2][name]) for name in fresh[2])
+    assert all(kept[2][name] is workspace[name] for name in fresh[2])
+
+
 def test_bias_decay_acts_in_the_first_half_only():
     b = torch.tensor([[-1.0, 2.0]])
     decay_bias(b, step=0, steps=10, decay=0.1, lr=0.5)

@@ -100,15 +100,18 @@ class InstanceOptimizer:
         for p, exp_avg, exp_avg_sq in zip(params, exp_avgs, exp_avg_sqs):
             exp_avg.mul_(beta1).add_(p.grad, alpha=1 - beta1)
             exp_avg_sq.mul_(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)
-        for p, exp_avg, root in zip(params, exp_avgs, root_of_moments(exp_avg_sqs)):
-            update = exp_avg / root.add_(eps)
+            # The update is built in one buffer per parameter, kept between steps: a fresh tensor per operation costs
+            # a CPU job more than the arithmetic (page faults on every new allocation). Same operations, same numbers.
+            update = self.state[p].setdefault("update", torch.empty_like(p))
+            torch.clamp_min(exp_avg_sq, torch.finfo(torch.float32).tiny, out=update).sqrt_().add_(eps)
+            torch.div(exp_avg, update, out=update)
             if decay:
                 update.add_(p, alpha=decay)
             dims = tuple(range(1, p.ndim))
             p_norm = (p.norm(dim=dims, keepdim=True) if dims else p.abs()).clamp(max=self.clamp_value)
             u_norm = update.norm(dim=dims, keepdim=True) if dims else update.abs()
             trust = torch.where((p_norm > 0) & (u_norm > 0), p_norm / u_norm, torch.ones_like(p_norm))
-            p.sub_(lr * trust * update)
+            p.sub_(update.mul_(lr * trust))
 
 
 def decay_groups(params: dict[str, torch.Tensor], weight_decay: float, no_decay: Iterable[str] = ()) -> list[dict]:

@@ -84,13 +84,14 @@ def run(params: Mapping[str, Any], task: Task, seeds: list[int], model: dict[str
     lr, decay = float(params["lr"]), float(params["bias_decay"])
     regrow = params["mask"] == "prune_grow"
     config = TrainConfig.from_params(params, steps=steps, no_decay=("b1",))
+    workspace: dict[str, torch.Tensor] = {}
 
     def loss_fn(step: int):
         x, target = task.batches(seeds, offset + step)
         if not torch.is_grad_enabled():  # the loop's final evaluation: no update follows
             return losses(model, x, target, nonlinearity, l1)[0]
         with torch.no_grad():
-            loss, _, grads = loss_and_grads(model, x, target, nonlinearity, l1)
+            loss, _, grads = loss_and_grads(model, x, target, nonlinearity, l1, workspace)
         for name, mask in masks.items():
             grads[name].mul_(mask)
         return loss, grads

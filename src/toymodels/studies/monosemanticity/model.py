@@ -87,8 +87,8 @@ def losses(params: Mapping[str, torch.Tensor], x: torch.Tensor, target: torch.Te
     return (out - target).square().sum(dim=(1, 2)) / batch, l1 * h.abs().sum(dim=(1, 2)) / batch
 
 
-def loss_and_grads(params: Mapping[str, torch.Tensor], x: torch.Tensor, target: torch.Tensor, nonlinearity: str,
-                   l1: float) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+def loss_and_grads(params: Mapping[str, torch.Tensor], x: torch.Tensor, target: torch.Tensor, nonlinearity: str, l1: float,
+                   workspace: dict[str, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
     """Per-instance task loss and L1 penalty (as :func:`losses`) and the exact gradients of their sum, derived by hand
     (no autograd graph: ~2x faster on a CPU core).
 
@@ -96,35 +96,61 @@ def loss_and_grads(params: Mapping[str, torch.Tensor], x: torch.Tensor, target: 
     dW1 = dpre^T x; db1 = sum_b dpre. For ReLU, act'(pre) = [h > 0], applied as a mask. With a second hidden layer
     t = act(Wh h + bh): dW2 = g^T t, dpre_h = (g W2) act'(pre_h), dWh = dpre_h^T h, dbh = sum_b dpre_h, and
     dh = dpre_h Wh + (l1 / B) sign(h) (the L1 penalty reads the first layer).
+
+    With a ``workspace`` (a dict the caller keeps between steps) the activations and gradients are written into its
+    tensors instead of fresh ones (same numbers; no page faults on new allocations): the returned gradients are then
+    those tensors, valid until the next call.
     """
     W1, b1, W2 = params["W1"], params["b1"], params["W2"]
     batch = x.shape[1]
-    pre = torch.baddbmm(b1[:, None, :], x, W1.transpose(1, 2))
-    h = _act(nonlinearity, pre)
+    out = _Workspace(workspace, x)
+    pre = torch.baddbmm(b1[:, None, :], x, W1.transpose(1, 2), out=out("pre", W1.shape[0], batch, W1.shape[1]))
+    h = _act(nonlinearity, pre, out("h", *pre.shape))
     if "Wh" in params:
-        pre_h = torch.baddbmm(params["bh"][:, None, :], h, params["Wh"].transpose(1, 2))
-        top = _act(nonlinearity, pre_h)
+        pre_h = torch.baddbmm(params["bh"][:, None, :], h, params["Wh"].transpose(1, 2), out=out("pre_h", *h.shape))
+        top = _act(nonlinearity, pre_h, out("top", *h.shape))
     else:
         top = h
-    residual = torch.bmm(top, W2.transpose(1, 2)).sub_(target)
+    residual = torch.bmm(top, W2.transpose(1, 2), out=out("residual", *target.shape)).sub_(target)
     loss = residual.square().sum(dim=(1, 2)) / batch
     penalty = l1 * h.abs().sum(dim=(1, 2)) / batch if l1 else torch.zeros_like(loss)
     g = residual.mul_(2.0 / batch)
-    grads = {"W2": torch.bmm(g.transpose(1, 2), top)}
-    grad_pre = torch.bmm(g, W2)
+    grads = {"W2": torch.bmm(g.transpose(1, 2), top, out=out("W2", *W2.shape))}
+    grad_pre = torch.bmm(g, W2, out=out("grad_top", *top.shape))
     if "Wh" in params:  # back through the second hidden layer: dpre_h = (g W2) act'(pre_h), dh = dpre_h Wh
         _times_slope(grad_pre, nonlinearity, pre_h, top)
-        grads["Wh"], grads["bh"] = torch.bmm(grad_pre.transpose(1, 2), h), grad_pre.sum(dim=1)
-        grad_pre = torch.bmm(grad_pre, params["Wh"])
+        grads["Wh"] = torch.bmm(grad_pre.transpose(1, 2), h, out=out("Wh", *params["Wh"].shape))
+        grads["bh"] = torch.sum(grad_pre, dim=1, out=out("bh", *params["bh"].shape))
+        grad_pre = torch.bmm(grad_pre, params["Wh"], out=out("grad_h", *h.shape))
     if l1:
         grad_pre.add_(torch.sign(h), alpha=l1 / batch)
     _times_slope(grad_pre, nonlinearity, pre, h)
-    grads.update(W1=torch.bmm(grad_pre.transpose(1, 2), x), b1=grad_pre.sum(dim=1))
+    grads["W1"] = torch.bmm(grad_pre.transpose(1, 2), x, out=out("W1", *W1.shape))
+    grads["b1"] = torch.sum(grad_pre, dim=1, out=out("b1", *b1.shape))
     return loss, penalty, grads
 
 
-def _act(nonlinearity: str, pre: torch.Tensor) -> torch.Tensor:
-    return pre.clamp_min(0) if nonlinearity == "relu" else activation(nonlinearity)(pre)
+class _Workspace:
+    """Named output tensors: kept in ``store`` between calls when one is given (resized on a shape change), else
+    ``None`` (the operation allocates a fresh tensor)."""
+
+    def __init__(self, store: dict[str, torch.Tensor] | None, like: torch.Tensor) -> None:
+        self.store, self.like = store, like
+
+    def __call__(self, name: str, *shape: int) -> torch.Tensor | None:
+        if self.store is None:
+            return None
+        tensor = self.store.get(name)
+        if tensor is None or tuple(tensor.shape) != shape:
+            tensor = self.store[name] = self.like.new_empty(shape)
+        return tensor
+
+
+def _act(nonlinearity: str, pre: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """act(pre), for ReLU written into ``out`` when one is given."""
+    if nonlinearity == "relu":
+        return torch.clamp_min(pre, 0, out=out)
+    return activation(nonlinearity)(pre)
 
 
 def _times_slope(grad: torch.Tensor, nonlinearity: str, pre: torch.Tensor, out: torch.Tensor) -> None:
