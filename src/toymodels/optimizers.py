@@ -11,11 +11,14 @@ OPTIMIZERS = ("adamw", "lamb", "sgd", "sgd_momentum")
 SGD_MOMENTUM = 0.9  # torch.optim.SGD's heavy-ball momentum as usually set (dampening 0, not Nesterov)
 
 
+MOMENT_FLOOR = torch.finfo(torch.float32).tiny  # second moments are floored here before their square root
+
+
 def root_of_moments(exp_avg_sqs: list[torch.Tensor]) -> list[torch.Tensor]:
-    """sqrt of every second moment, taken of max(v, the smallest normal float): torch's CPU sqrt is ~15x slower on
-    exact zeros (the moments of dead units), and sqrt(1.2e-38) = 1.1e-19 vanishes against eps >= 1e-8 in float32,
-    so the optimiser's numbers are unchanged."""
-    return torch._foreach_sqrt(torch._foreach_maximum(exp_avg_sqs, torch.finfo(torch.float32).tiny))
+    """sqrt of every second moment, taken of max(v, MOMENT_FLOOR, the smallest normal float): torch's CPU sqrt is ~15x
+    slower on exact zeros (the moments of dead units), and sqrt(1.2e-38) = 1.1e-19 vanishes against eps >= 1e-8 in
+    float32, so the optimiser's numbers are unchanged."""
+    return torch._foreach_sqrt(torch._foreach_maximum(exp_avg_sqs, MOMENT_FLOOR))
 
 
 class InstanceOptimizer:
@@ -103,7 +106,7 @@ class InstanceOptimizer:
             # The update is built in one buffer per parameter, kept between steps: a fresh tensor per operation costs
             # a CPU job more than the arithmetic (page faults on every new allocation). Same operations, same numbers.
             update = self.state[p].setdefault("update", torch.empty_like(p))
-            torch.clamp_min(exp_avg_sq, torch.finfo(torch.float32).tiny, out=update).sqrt_().add_(eps)
+            torch.clamp_min(exp_avg_sq, MOMENT_FLOOR, out=update).sqrt_().add_(eps)  # root_of_moments, in place
             torch.div(exp_avg, update, out=update)
             if decay:
                 update.add_(p, alpha=decay)
